@@ -1,0 +1,1 @@
+"""Keras -> float32 / fully-int8 TFLite, with metadata, parity and reports."""

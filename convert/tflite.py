@@ -1,0 +1,234 @@
+"""Keras -> float32 / fully-int8 TFLite with static batch-1 shapes and embedded metadata."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import numpy as np
+
+from edgecnn.edge.errors import EdgeError
+from edgecnn.edge.metadata import METADATA_NAME, validate_metadata
+
+MODES = ("int8", "float32")
+IO_DTYPES = ("int8", "uint8", "float32")
+
+
+class ConversionError(EdgeError):
+    """The model cannot be converted as asked (dynamic shapes, float islands, bad calibration)."""
+
+
+def _tf():
+    import tensorflow as tf
+
+    return tf
+
+
+def input_names(model) -> list[str]:
+    return [t.name for t in model.inputs]
+
+
+def static_batch_model(model):
+    """Rebuild ``model`` on ``batch_size=1`` inputs so the TFLite file has no -1 dimensions."""
+    import keras
+
+    def fresh_input(t):
+        dims = tuple(t.shape[1:])
+        if any(d is None for d in dims):
+            raise ConversionError(
+                f"input {t.name!r} has dynamic dimensions {tuple(t.shape)}; the Edge TPU and the "
+                "int8 converter need fixed shapes: build the model with a fixed input size"
+            )
+        return keras.Input(dims, batch_size=1, name=t.name, dtype=t.dtype)
+
+    new_inputs = keras.tree.map_structure(fresh_input, model.input)
+    outputs = model(new_inputs, training=False)
+    if not isinstance(outputs, dict):
+        flat = outputs if isinstance(outputs, list | tuple) else [outputs]
+        outputs = {f"output_{i}": o for i, o in enumerate(flat)}
+    return keras.Model(new_inputs, outputs, name=f"{model.name}_b1")
+
+
+def representative_samples(representative, names: list[str], limit: int) -> list[dict[str, np.ndarray]]:
+    """Materialise up to ``limit`` calibration samples as dicts name -> float32 (1, ...) arrays."""
+    source = representative() if callable(representative) else representative
+    if source is None:
+        raise ConversionError("int8 conversion needs representative data (calibration samples); got none")
+    samples = []
+    for i, item in enumerate(itertools.islice(iter(source), limit)):
+        if not isinstance(item, dict):
+            if len(names) != 1:
+                raise ConversionError(f"calibration sample {i}: expected a dict keyed by {names}, got {type(item).__name__}")
+            item = {names[0]: item}
+        if sorted(item) != sorted(names):
+            raise ConversionError(f"calibration sample {i}: keys {sorted(item)} do not match model inputs {sorted(names)}")
+        sample = {}
+        for k, v in item.items():
+            arr = np.asarray(v, dtype=np.float32)
+            if not np.all(np.isfinite(arr)):
+                raise ConversionError(f"calibration sample {i}, input {k!r}: holds NaN or infinite values")
+            sample[k] = arr
+        samples.append(sample)
+    if not samples:
+        raise ConversionError("representative data yielded no samples")
+    return samples
+
+
+def convert_keras(
+    model,
+    *,
+    mode: str = "int8",
+    representative: Callable[[], Iterable] | Iterable | None = None,
+    io_dtype: str = "int8",
+    metadata: dict[str, Any] | None = None,
+    num_calibration: int = 200,
+) -> bytes:
+    """Convert a Keras model. ``mode='int8'``: int8 builtins only, per-channel weights, int8/uint8 IO."""
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+    if io_dtype not in IO_DTYPES:
+        raise ValueError(f"io_dtype must be one of {IO_DTYPES}, got {io_dtype!r}")
+    tf = _tf()
+    static = static_batch_model(model)
+    converter = tf.lite.TFLiteConverter.from_keras_model(static)
+    samples: list = []
+    if mode == "int8":
+        samples = representative_samples(representative, input_names(static), num_calibration)
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.representative_dataset = lambda: iter(samples)
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        if io_dtype != "float32":
+            converter.inference_input_type = getattr(tf, io_dtype)
+            converter.inference_output_type = getattr(tf, io_dtype)
+    elif io_dtype != "float32":
+        io_dtype = "float32"  # a float model has float IO
+    try:
+        flat = converter.convert()
+    except Exception as exc:  # the converter raises many types; report its first line
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ConversionError(f"TFLite conversion failed: {first}") from exc
+    check_converted(flat, mode)
+    if metadata is not None:
+        meta = dict(metadata)
+        meta["quantization"] = quantization_summary(flat, mode, io_dtype, len(samples))
+        flat = embed_metadata(flat, meta)
+    return bytes(flat)
+
+
+def _interpreter(flat: bytes):
+    from edgecnn.edge.interpreter import _pick_backend
+
+    _, cls, _ = _pick_backend(None)
+    interp = cls(model_content=bytes(flat))
+    interp.allocate_tensors()
+    return interp
+
+
+def check_converted(flat: bytes, mode: str) -> None:
+    """No dynamic dimensions; in int8 mode no float tensors between the (de)quantize boundary ops."""
+    interp = _interpreter(flat)
+    for d in interp.get_input_details() + interp.get_output_details():
+        if np.any(np.asarray(d.get("shape_signature", d["shape"])) < 0):
+            raise ConversionError(f"converted tensor {d['name']!r} has a dynamic dimension {d['shape_signature']}")
+    if mode != "int8":
+        return
+    ops = interp._get_ops_details()
+    floats = sorted({op["op_name"] for op in ops if op["op_name"] not in ("QUANTIZE", "DEQUANTIZE")
+                     and any(interp._get_tensor_details(t, 0)["dtype"] == np.float32
+                             for t in list(op["inputs"]) + list(op["outputs"]) if t >= 0)})
+    if floats:
+        raise ConversionError(
+            f"int8 model still computes in float in ops {floats} (a float island breaks full-int8 "
+            "and the Edge TPU); replace the layer, e.g. UnitNormalization -> tf.math.l2_normalize"
+        )
+
+
+def quantization_summary(flat: bytes, mode: str, io_dtype: str, n_samples: int) -> dict[str, Any]:
+    interp = _interpreter(flat)
+    sig = interp.get_signature_list().get("serving_default", {})
+    by_index = {}
+    full = getattr(interp, "_get_full_signature_list", lambda: {})().get("serving_default", {})
+    for kind in ("inputs", "outputs"):
+        for name, idx in full.get(kind, {}).items():
+            by_index[idx] = name
+    tensors = {}
+    for d in interp.get_input_details() + interp.get_output_details():
+        scale, zero = d["quantization"]
+        tensors[by_index.get(d["index"], d["name"])] = {
+            "dtype": np.dtype(d["dtype"]).name, "scale": float(scale), "zero_point": int(zero)}
+    return {
+        "mode": mode,
+        "io_dtype": io_dtype,
+        "per_channel": mode == "int8",
+        "calibration_samples": n_samples,
+        "tensors": tensors,
+        "signature": sig,
+    }
+
+
+def _flatbuffer_utils():
+    try:
+        from ai_edge_litert import schema_py_generated as schema
+        from ai_edge_litert.tools import flatbuffer_utils
+    except ImportError:  # fall back to the copy inside TensorFlow
+        from tensorflow.lite.python import schema_py_generated as schema
+        from tensorflow.lite.tools import flatbuffer_utils
+    return flatbuffer_utils, schema
+
+
+def embed_metadata(flat: bytes, metadata: dict[str, Any]) -> bytes:
+    """Return ``flat`` with our JSON metadata stored (replacing any earlier edgecnn entry)."""
+    validate_metadata(metadata, source="embed_metadata")
+    fb, schema = _flatbuffer_utils()
+    model = fb.read_model_from_bytearray(bytearray(flat))
+    payload = json.dumps(metadata, allow_nan=False, separators=(",", ":")).encode("utf-8")
+    model.metadata = [m for m in (model.metadata or []) if _name(m.name) != METADATA_NAME]
+    buf = schema.BufferT()
+    buf.data = np.frombuffer(payload, dtype=np.uint8)
+    model.buffers.append(buf)
+    entry = schema.MetadataT()
+    entry.name = METADATA_NAME
+    entry.buffer = len(model.buffers) - 1
+    model.metadata.append(entry)
+    return bytes(fb.convert_object_to_bytearray(model))
+
+
+def _name(value) -> str:
+    return value.decode("utf-8") if isinstance(value, bytes) else str(value)
+
+
+def keras_outputs(model, sample: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Run a Keras model (or our KerasModel wrapper) and return a dict name -> numpy array."""
+    if hasattr(model, "run"):
+        return model.run(sample)
+    out = model(sample, training=False)
+    if not isinstance(out, dict):
+        flat = out if isinstance(out, list | tuple) else [out]
+        out = {f"output_{i}": o for i, o in enumerate(flat)}
+    return {k: np.asarray(v) for k, v in out.items()}
+
+
+def parity(keras_model, tflite, samples: Iterable[dict[str, np.ndarray]]) -> dict[str, dict[str, float]]:
+    """Per-output max/mean absolute error between Keras and the TFLite model run through edge/."""
+    from edgecnn.edge.interpreter import EdgeModel, load_model
+
+    edge = tflite if isinstance(tflite, EdgeModel) else load_model(tflite)
+    errors: dict[str, list[np.ndarray]] = {}
+    for sample in samples:
+        ref = keras_outputs(keras_model, sample)
+        got = edge.run(sample)
+        for name, value in got.items():
+            if name not in ref:
+                raise ConversionError(f"parity: TFLite output {name!r} is not a Keras output {sorted(ref)}")
+            errors.setdefault(name, []).append(np.abs(np.asarray(ref[name], np.float32) - value).ravel())
+    if not errors:
+        raise ConversionError("parity: no samples given")
+    report = {}
+    for name, parts in errors.items():
+        err = np.concatenate(parts)
+        info = edge.output(name)
+        report[name] = {"max_abs": float(err.max()), "mean_abs": float(err.mean()),
+                        "output_scale": float(info.scale)}
+    return report

@@ -1,0 +1,1 @@
+"""The device runtime. Imports only NumPy, OpenCV and a TFLite interpreter: never TensorFlow."""

@@ -1,0 +1,79 @@
+"""Image loading and letterboxing (resize keeping aspect ratio, pad) with its exact inverse."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from .errors import InputDataError
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".pgm", ".ppm", ".tif", ".tiff", ".webp")
+
+
+def load_image(path, *, color: str = "RGB") -> np.ndarray:
+    """Read an image file as uint8 ``(H, W, 3)`` RGB (or ``(H, W)`` with ``color='GRAY'``)."""
+    p = Path(path)
+    if not p.is_file():
+        raise InputDataError(f"{p}: image file not found")
+    data = np.fromfile(str(p), dtype=np.uint8)
+    flag = cv2.IMREAD_GRAYSCALE if color == "GRAY" else cv2.IMREAD_COLOR
+    img = cv2.imdecode(data, flag) if data.size else None
+    if img is None:
+        raise InputDataError(f"{p}: cannot decode image (corrupt file or unsupported format)")
+    if color == "RGB":
+        return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+    if color in ("BGR", "GRAY"):
+        return img
+    raise ValueError(f"load_image: color must be 'RGB', 'BGR' or 'GRAY', got {color!r}")
+
+
+@dataclass(frozen=True)
+class LetterboxInfo:
+    """How an image of ``src_hw`` was mapped onto a canvas: ``canvas = src * scale + (pad_x, pad_y)``."""
+
+    src_hw: tuple[int, int]
+    dst_hw: tuple[int, int]
+    scale: float
+    pad_x: float
+    pad_y: float
+
+
+def letterbox(img: np.ndarray, size, *, fill: int = 114) -> tuple[np.ndarray, LetterboxInfo]:
+    """Resize ``img`` into ``size`` (int or (H, W)) keeping its aspect ratio; pad the rest with ``fill``."""
+    if img.ndim not in (2, 3) or img.shape[0] < 1 or img.shape[1] < 1:
+        raise InputDataError(f"letterbox: expected an (H, W[, C]) image, got shape {img.shape}")
+    dst_h, dst_w = (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
+    src_h, src_w = img.shape[:2]
+    scale = min(dst_h / src_h, dst_w / src_w)
+    new_w, new_h = max(1, round(src_w * scale)), max(1, round(src_h * scale))
+    interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+    resized = cv2.resize(img, (new_w, new_h), interpolation=interp)
+    pad_x, pad_y = (dst_w - new_w) // 2, (dst_h - new_h) // 2
+    canvas = np.full((dst_h, dst_w) + img.shape[2:], fill, dtype=img.dtype)
+    canvas[pad_y : pad_y + new_h, pad_x : pad_x + new_w] = resized.reshape((new_h, new_w) + img.shape[2:])
+    # the effective scale per axis differs by rounding; keep the exact mapping of the corners
+    info = LetterboxInfo((src_h, src_w), (dst_h, dst_w), scale, float(pad_x), float(pad_y))
+    return canvas, info
+
+
+def letterbox_boxes(xyxy: np.ndarray, info: LetterboxInfo) -> np.ndarray:
+    """Map xyxy boxes in source pixels onto the letterboxed canvas."""
+    b = np.asarray(xyxy, dtype=np.float32).reshape(-1, 4).copy()
+    b[:, [0, 2]] = b[:, [0, 2]] * info.scale + info.pad_x
+    b[:, [1, 3]] = b[:, [1, 3]] * info.scale + info.pad_y
+    return b
+
+
+def unletterbox_boxes(xyxy: np.ndarray, info: LetterboxInfo, *, clip: bool = True) -> np.ndarray:
+    """Inverse of :func:`letterbox_boxes`: canvas xyxy -> source-image xyxy (clipped to the image)."""
+    b = np.asarray(xyxy, dtype=np.float32).reshape(-1, 4).copy()
+    b[:, [0, 2]] = (b[:, [0, 2]] - info.pad_x) / info.scale
+    b[:, [1, 3]] = (b[:, [1, 3]] - info.pad_y) / info.scale
+    if clip:
+        h, w = info.src_hw
+        b[:, [0, 2]] = b[:, [0, 2]].clip(0, w)
+        b[:, [1, 3]] = b[:, [1, 3]].clip(0, h)
+    return b

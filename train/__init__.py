@@ -1,0 +1,1 @@
+"""Training (Keras/TensorFlow). Import TensorFlow lazily where a module is also used by the CLI."""
