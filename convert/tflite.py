@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import tempfile
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -92,7 +93,37 @@ def convert_keras(
         raise ValueError(f"io_dtype must be one of {IO_DTYPES}, got {io_dtype!r}")
     tf = _tf()
     static = static_batch_model(model)
-    converter = tf.lite.TFLiteConverter.from_keras_model(static)
+    with tempfile.TemporaryDirectory(prefix="edgecnn-export-") as export_dir:
+        try:
+            static.export(export_dir, format="tf_saved_model", verbose=False,
+                          input_signature=[_input_signature(tf, static)])
+        except Exception as exc:  # report the exporter's first line, keep the cause
+            raise ConversionError(f"exporting the Keras model failed: {_first_line(exc)}") from exc
+        converter = tf.lite.TFLiteConverter.from_saved_model(export_dir)
+        flat, n_samples, io_dtype = _run_converter(tf, converter, static, mode, representative, io_dtype,
+                                                   num_calibration)
+    check_converted(flat, mode)
+    if metadata is not None:
+        meta = dict(metadata)
+        meta["quantization"] = quantization_summary(flat, mode, io_dtype, n_samples)
+        flat = embed_metadata(flat, meta)
+    return bytes(flat)
+
+
+def _input_signature(tf, model):
+    """Batch-1 TensorSpecs named like the Keras inputs, in the model's own input structure."""
+    import keras
+
+    return keras.tree.map_structure(
+        lambda t: tf.TensorSpec((1, *t.shape[1:]), dtype=t.dtype, name=t.name), model.input)
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _run_converter(tf, converter, static, mode, representative, io_dtype, num_calibration):
     samples: list = []
     if mode == "int8":
         samples = representative_samples(representative, input_names(static), num_calibration)
@@ -107,14 +138,8 @@ def convert_keras(
     try:
         flat = converter.convert()
     except Exception as exc:  # the converter raises many types; report its first line
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ConversionError(f"TFLite conversion failed: {first}") from exc
-    check_converted(flat, mode)
-    if metadata is not None:
-        meta = dict(metadata)
-        meta["quantization"] = quantization_summary(flat, mode, io_dtype, len(samples))
-        flat = embed_metadata(flat, meta)
-    return bytes(flat)
+        raise ConversionError(f"TFLite conversion failed: {_first_line(exc)}") from exc
+    return flat, len(samples), io_dtype
 
 
 def _interpreter(flat: bytes):

@@ -1,0 +1,106 @@
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+
+def _script(strategy: str, out: str, epochs: int, crash_at: int | None = None) -> str:
+    return textwrap.dedent(f"""
+        import os, sys
+        os.environ['TF_CPP_MIN_LOG_LEVEL'] = '2'
+        import numpy as np, tensorflow as tf, keras
+        cpus = tf.config.list_physical_devices('CPU')
+        tf.config.set_logical_device_configuration(cpus[0], [tf.config.LogicalDeviceConfiguration()] * 2)
+        from edgecnn.train.fit import FitConfig, fit
+
+        def build():
+            inp = keras.Input((4,), name='x')
+            out = keras.layers.Dense(1, name='y')(inp)
+            m = keras.Model({{'x': inp}}, {{'y': out}})
+            m.compile(optimizer=keras.optimizers.SGD(0.1), loss='mse')
+            return m
+
+        rng = np.random.default_rng(0)
+        x = rng.normal(size=(64, 4)).astype('float32')
+        y = x @ np.array([[1.0], [-2.0], [0.5], [0.0]], 'float32')
+        ds = tf.data.Dataset.from_tensor_slices(({{'x': x}}, {{'y': y}})).batch(16)
+
+        class Crash(keras.callbacks.Callback):
+            def on_epoch_end(self, epoch, logs=None):
+                if {crash_at!r} is not None and epoch + 1 == {crash_at!r}:
+                    raise SystemExit(3)
+
+        cfg = FitConfig(out_dir={out!r}, epochs={epochs}, strategy={strategy!r}, verbose=0, monitor='loss')
+        model, hist = fit(build, ds, cfg, callbacks=[Crash()],
+                          val_metrics=lambda m: {{'mse': float(np.mean((m.predict({{'x': x}}, verbose=0)['y'] - y) ** 2))}})
+        print('REPLICAS', model.distribute_strategy.num_replicas_in_sync, len(hist['loss']), hist['loss'][-1])
+    """)
+
+
+def run(script):
+    return subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+
+
+class TestFit:
+    def test_mirrored_over_two_logical_cpus(self, tmp_path):
+        proc = run(_script("mirrored", str(tmp_path / "m"), 3))
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        assert "REPLICAS" in proc.stdout
+        final_loss = float(proc.stdout.split()[-1])
+        assert final_loss < 1.0
+        for name in ("config.json", "history.csv", "history.json", "val_metrics.json",
+                     "checkpoints/last.keras", "checkpoints/best.keras"):
+            assert (tmp_path / "m" / name).exists(), name
+        assert proc.stdout.split()[1] == "2"  # two replicas in sync
+
+    def test_resume_after_interruption(self, tmp_path):
+        out = str(tmp_path / "r")
+        first = run(_script("none", out, 4, crash_at=2))
+        assert first.returncode == 3
+        second = run(_script("none", out, 4))
+        assert second.returncode == 0, second.stderr[-3000:]
+        epochs_run = int(second.stdout.split()[2])
+        assert epochs_run == 2  # resumed at epoch 3 of 4
+        rows = (tmp_path / "r" / "history.csv").read_text().strip().splitlines()
+        assert len(rows) == 1 + 4  # header + all four epochs across both runs
+
+
+class TestFitConfig:
+    @pytest.mark.parametrize("kwargs", [{"strategy": "tpu"}, {"epochs": 0}, {"monitor_mode": "best"}])
+    def test_bad(self, kwargs):
+        from edgecnn.train.fit import FitConfig
+
+        with pytest.raises(ValueError):
+            FitConfig(out_dir="x", **kwargs)
+
+    def test_multiworker_needs_tf_config(self, monkeypatch):
+        from edgecnn.train.fit import make_strategy
+
+        monkeypatch.delenv("TF_CONFIG", raising=False)
+        with pytest.raises(ValueError, match="TF_CONFIG"):
+            make_strategy("multiworker")
+
+
+class TestBlocks:
+    def test_blocks_convert_to_int8_builtins(self):
+        import keras
+
+        from edgecnn.convert.tflite import convert_keras
+        from edgecnn.train import blocks
+
+        inp = keras.Input((16, 16, 3), name="image")
+        x = blocks.conv_bn_act(inp, 8, strides=2)
+        x = blocks.depthwise_separable(x, 16)
+        x = blocks.inverted_residual(x, 16)
+        x = blocks.residual_block(x, 24, strides=2)
+        x = blocks.pointwise(x, 8)
+        seq = keras.Input((32, 1), name="beat")
+        y = blocks.residual_block(seq, 8, 5, dims=1)
+        z = keras.layers.Concatenate()([keras.layers.GlobalAveragePooling2D()(x), keras.layers.GlobalAveragePooling1D()(y)])
+        model = keras.Model({"image": inp, "beat": seq}, {"out": keras.layers.Dense(2, name="out")(z)})
+        rng = np.random.default_rng(0)
+        rep = [{"image": rng.random((1, 16, 16, 3), dtype=np.float32),
+                "beat": rng.normal(size=(1, 32, 1)).astype(np.float32)} for _ in range(8)]
+        assert convert_keras(model, representative=rep)[4:8] == b"TFL3"
