@@ -1,0 +1,84 @@
+# edgecnn — the commands a user and CI run. `make demo` and `make test` do all set-up themselves.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+EDGECNN := $(VENV)/bin/edgecnn
+DATA ?= ../shared/data
+TFLRT_VENV ?= .venv-tflite-runtime
+PYTEST_ARGS ?=
+export TF_CPP_MIN_LOG_LEVEL ?= 2
+
+.PHONY: install test test-main test-tflite-runtime demo convert eval bench lint real test-pi fixtures clean help
+
+help:
+	@echo "make install | demo | test | convert | eval | bench | lint | real DATA=DIR | test-pi"
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e ".[train,dev]"
+	touch $@
+
+install: $(VENV)/.installed
+
+# The default suite: everything but slow / real-data checks, then the edge tests again under
+# tflite-runtime with numpy<2 (what Coral set-ups use).
+test: test-main test-tflite-runtime
+
+test-main: install
+	$(PY) -m pytest -m "not slow and not realdata" -q $(PYTEST_ARGS)
+
+$(TFLRT_VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(TFLRT_VENV)
+	$(TFLRT_VENV)/bin/python -m pip install -q --upgrade pip
+	$(TFLRT_VENV)/bin/python -m pip install -q "tflite-runtime==2.14.0" "numpy<2" "opencv-python-headless>=4.8,<4.11" pytest
+	$(TFLRT_VENV)/bin/python -m pip install -q --no-deps -e .
+	touch $@
+
+test-tflite-runtime: $(TFLRT_VENV)/.installed
+	EDGECNN_BACKEND=tflite_runtime $(TFLRT_VENV)/bin/python -m pytest tests/edge -m "not slow and not realdata" -q $(PYTEST_ARGS)
+
+# Train -> convert -> run on the edge runtime, for all three tasks, on built-in synthetic data.
+demo: install
+	bash scripts/demo.sh
+
+# Convert a trained model: make convert TASK=ecg MODEL=runs/ecg/model.keras [CALIB=DIR] [OUT=x.tflite]
+# Without TASK/MODEL it converts the three demo models (make demo trains them).
+convert: install
+	@if [ -n "$${TASK:-}" ]; then \
+	  $(EDGECNN) convert "$$MODEL" --task "$$TASK" $${CALIB:+--calib "$$CALIB"} --out "$${OUT:-$${MODEL%.keras}_int8.tflite}" \
+	    --float-out "$${MODEL%.keras}_float32.tflite" $${EVAL:+--eval-data "$$EVAL"}; \
+	else \
+	  for t in ecg detect face; do \
+	    m=runs/demo/$$t/model.keras; \
+	    if [ -f $$m ]; then $(EDGECNN) convert $$m --task $$t --out runs/demo/$$t/model_int8.tflite --float-out runs/demo/$$t/model_float32.tflite; \
+	    else echo "no $$m: run 'make demo' first or give TASK= and MODEL="; exit 2; fi; \
+	  done; \
+	fi
+
+# Slow checks and evaluations on the real data sets (needs DATA, default ../shared/data).
+eval: install
+	EDGECNN_DATA=$(DATA) $(PY) -m pytest -m "slow or realdata" -q $(PYTEST_ARGS)
+
+bench: install
+	$(PY) bench/bench_runtime.py
+	@for b in bench/bench_ecg.py bench/bench_detect.py bench/bench_face.py; do \
+	  if [ -f $$b ]; then $(PY) $$b --data $(DATA); fi; done
+
+lint: install
+	$(VENV)/bin/ruff check .
+
+# Train, convert and evaluate the three families on the real data with our best recipes.
+real: install
+	@test -d "$(DATA)" || { echo "DATA=$(DATA) not found"; exit 2; }
+	bash scripts/real_ecg.sh "$(DATA)"
+	bash scripts/real_detect.sh "$(DATA)"
+	bash scripts/real_face.sh "$(DATA)"
+
+fixtures: install
+	$(PY) tests/fixtures/make_fixtures.py
+
+clean:
+	rm -rf runs build dist *.egg-info .pytest_cache
