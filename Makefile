@@ -77,6 +77,11 @@ real: install
 	bash scripts/real_detect.sh "$(DATA)"
 	bash scripts/real_face.sh "$(DATA)"
 
+# The edge test suite + CLI smoke run on emulated aarch64 (Debian bookworm = Pi OS 64-bit userland),
+# under ai-edge-litert and under tflite-runtime; int8 outputs compared with x86.
+test-pi: install
+	bash scripts/pi/test_pi.sh
+
 fixtures: install
 	$(PY) tests/fixtures/make_fixtures.py
 

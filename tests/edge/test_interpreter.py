@@ -80,8 +80,12 @@ class TestEdgeModel:
             load_model(fixtures_dir / "generic_int8.tflite", num_threads=0)
 
     def test_backend_reported(self, fixtures_dir):
+        import os
+
         m = load_model(fixtures_dir / "generic_int8.tflite", num_threads=2)
         assert m.backend.split()[0] in interp_mod.BACKENDS
+        if os.environ.get("EDGECNN_BACKEND"):
+            assert m.backend.split()[0] == os.environ["EDGECNN_BACKEND"]
 
     def test_unknown_backend(self, fixtures_dir):
         with pytest.raises(BackendError, match="valid"):
