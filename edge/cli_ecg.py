@@ -1,0 +1,203 @@
+"""``edgecnn ecg MODEL RECORD|CSV|-``: classify every heartbeat of one ECG lead.
+
+Batch: a WFDB record (``dir/100``; fs from its header), a CSV/text or .npy file (``--fs``).
+``--stream``: text samples (one per line, or CSV rows with ``--lead`` naming/indexing the
+column) from stdin (``-``) or a growing file, fed in chunks of ``--chunk`` samples; each beat
+is printed once classified (JSON lines with ``--json``), then a summary line.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+
+from .errors import InputDataError
+
+
+def register(sub) -> None:
+    p = sub.add_parser("ecg", help="classify heartbeats of an ECG record or stream (AAMI N, S, V, F, Q)")
+    p.add_argument("model", help="ECG model: .tflite, .keras or builtin:ecg (shipped, trained on MIT-BIH DS1)")
+    p.add_argument("record", help="WFDB record (dir/NAME), .csv/.txt/.npy file, or - for stdin (--stream)")
+    p.add_argument("--fs", type=float, default=None, help="sampling rate in Hz (CSV/npy/stream; WFDB: from header)")
+    p.add_argument("--lead", default=None, help="lead name or column index (default: the first)")
+    p.add_argument("--json", action="store_true", help="one JSON object (batch) or JSON lines (stream)")
+    p.add_argument("--stream", action="store_true", help="read text samples incrementally, emit beats as classified")
+    p.add_argument("--chunk", type=int, default=None, help="samples per processing step in --stream (default fs/4)")
+    p.add_argument("--idle-timeout", type=float, default=2.0,
+                   help="--stream from a file: stop after this many seconds without new data (default 2)")
+    p.add_argument("--threads", type=int, default=None, help="interpreter threads")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from .loader import open_model
+
+    model = open_model(args.model, num_threads=args.threads, task="ecg")
+    if args.stream:
+        return _run_stream(model, args)
+    return _run_batch(model, args)
+
+
+def _run_batch(model, args) -> int:
+    from .cli import emit_json
+    from .ecg import classify, summarize
+    from .ecg_io import read_signal
+
+    if args.record == "-":
+        raise InputDataError("reading stdin needs --stream (and --fs)")
+    rec = read_signal(args.record, args.fs, args.lead)
+    t0 = time.perf_counter()
+    result = classify(model, rec.signal, rec.fs)
+    wall = time.perf_counter() - t0
+    summary = summarize(result, len(rec.signal) / rec.fs)
+    summary["wall_s"] = round(wall, 3)
+    if args.json:
+        emit_json({"record": str(args.record), "lead": rec.lead, "fs": rec.fs, "beats": result.rows(), "summary": summary})
+        return 0
+    print(f"{args.record}: lead {rec.lead}, {rec.fs:g} Hz, {len(rec.signal) / rec.fs:.1f} s")
+    print(f"{'time_s':>10}  class  confidence")
+    for row in result.rows():
+        print(f"{row['time_s']:>10.3f}  {row['class']:^5}  {row['confidence']:.3f}")
+    _print_summary(summary)
+    return 0
+
+
+def _print_summary(s: dict) -> None:
+    counts = ", ".join(f"{k} {v}" for k, v in s["counts"].items())
+    print(f"beats {s['beats']}, heart rate {s['heart_rate_bpm']} bpm, ectopic {s['ectopic_per_min']}/min ({counts})")
+    for w in s.get("warnings", []):
+        print(f"warning: {w}", file=sys.stderr)
+
+
+def _run_stream(model, args) -> int:
+    from .cli import emit_json
+    from .ecg import StreamingClassifier, summarize
+
+    if args.fs is None:
+        raise InputDataError("--stream needs the sampling rate: pass --fs HZ")
+    clf = StreamingClassifier(model, args.fs)
+    chunk = args.chunk or max(1, int(clf.fs / 4))
+    if chunk < 1:
+        raise InputDataError(f"--chunk must be a positive number of samples, got {args.chunk}")
+    parser = _LineParser(args.lead)
+    beats, labels = 0, []
+    times: list[float] = []
+
+    def emit(result):
+        nonlocal beats
+        for row in result.rows():
+            beats += 1
+            labels.append(row["class"])
+            times.append(row["time_s"])
+            if args.json:
+                emit_json(row)
+            else:
+                print(f"{row['time_s']:>10.3f}  {row['class']:^5}  {row['confidence']:.3f}", flush=True)
+
+    pending: list[float] = []
+    for line in _lines(args.record, args.idle_timeout):
+        value = parser.parse(line)
+        if value is None:
+            continue
+        pending.append(value)
+        if len(pending) >= chunk:
+            emit(clf.push(pending))
+            pending = []
+    if pending:
+        emit(clf.push(pending))
+    emit(clf.flush())
+    summary = _stream_summary(labels, times, clf, summarize)
+    if args.json:
+        emit_json({"summary": summary})
+    else:
+        _print_summary(summary)
+    return 0
+
+
+def _stream_summary(labels, times, clf, summarize) -> dict:
+    import numpy as np
+
+    from .ecg import BeatResult
+
+    n = len(labels)
+    lab = np.asarray(labels, dtype="<U1") if n else np.zeros(0, "<U1")
+    res = BeatResult(np.zeros(n, np.int64), np.asarray(times, np.float64), np.zeros(n, np.int64), lab,
+                     np.zeros(n, np.float32), np.zeros((n, len(clf.params.labels)), np.float32), clf.params.labels)
+    return summarize(res, clf.detector.n_samples / clf.fs)
+
+
+class _LineParser:
+    """Text sample lines: a number, or CSV rows (optional header row naming the columns)."""
+
+    def __init__(self, lead):
+        self.lead, self.col, self.lineno = lead, None, 0
+
+    def parse(self, line: str):
+        self.lineno += 1
+        text = line.strip()
+        if not text or text.startswith("#"):
+            return None
+        cells = [c.strip() for c in text.replace(";", ",").split(",")]
+        if self.col is None:
+            if not _is_number(cells[0]):  # header row
+                self.col = self._header_column(cells)
+                return None
+            self.col = self._index_column()
+        if self.col >= len(cells):
+            raise InputDataError(f"stream line {self.lineno}: no column {self.col} in {text!r}")
+        try:
+            return float(cells[self.col])
+        except ValueError:
+            raise InputDataError(f"stream line {self.lineno}: not a number: {cells[self.col]!r}") from None
+
+    def _header_column(self, names) -> int:
+        if self.lead is None:
+            return 0
+        if str(self.lead) in names:
+            return names.index(str(self.lead))
+        if str(self.lead).isdigit():
+            return int(self.lead)
+        raise InputDataError(f"stream: no column named {self.lead!r}; columns: {names}")
+
+    def _index_column(self) -> int:
+        if self.lead is None:
+            return 0
+        if str(self.lead).isdigit():
+            return int(self.lead)
+        raise InputDataError(f"stream: --lead {self.lead!r} names a column but the stream has no header row")
+
+
+def _is_number(token: str) -> bool:
+    try:
+        float(token)
+    except ValueError:
+        return False
+    return True
+
+
+def _lines(source: str, idle_timeout: float):
+    """Lines of stdin (``-``) or of a file that may still be growing (stop after ``idle_timeout`` idle)."""
+    if source == "-":
+        yield from sys.stdin
+        return
+    try:
+        handle = open(source, encoding="utf-8", errors="replace")  # noqa: SIM115
+    except OSError as exc:
+        raise InputDataError(f"{source}: cannot open ({exc.strerror or exc})") from None
+    with handle:
+        partial, idle_since = "", None
+        while True:
+            line = handle.readline()
+            if line:
+                idle_since = None
+                partial += line
+                if partial.endswith("\n"):
+                    yield partial
+                    partial = ""
+                continue
+            idle_since = idle_since or time.monotonic()
+            if time.monotonic() - idle_since >= idle_timeout:
+                break
+            time.sleep(0.05)
+        if partial:
+            yield partial

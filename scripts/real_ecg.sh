@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Real-data ECG recipe on MIT-BIH DS1 (../shared/data/mitdb), writing runs/ecg/:
+#   scripts/real_ecg.sh DATA            (DATA = ../shared/data)
+# 1. patient-disjoint K-fold inside DS1 (records of one patient never in train and test):
+#    train on K-1 folds, convert to int8 (calibrated on the training records), evaluate the
+#    .keras and the int8 model on the held-out records through the same edge/ code (R-peak
+#    detection included); the confusion matrices and R-peak counts are pooled over the folds;
+# 2. train on all of DS1, convert, evaluate float vs int8 on DS1 (training data: a parity check,
+#    not a generalisation score), benchmark;
+# 3. SHIP=1 copies the int8 model to edge/models/ecg_mitdb_int8.tflite (builtin:ecg).
+# Environment: FOLDS (4), EPOCHS (12), PY (.venv/bin/python), SKIP_CV=1, SHIP=1.
+set -euo pipefail
+DATA=${1:?usage: scripts/real_ecg.sh DATA}
+MITDB="$DATA/mitdb"
+FOLDS=${FOLDS:-4}
+EPOCHS=${EPOCHS:-12}
+PY=${PY:-.venv/bin/python}
+E="$PY -m edgecnn.edge.cli"
+OUT=runs/ecg
+RECIPE=(--records DS1 --epochs "$EPOCHS" --batch-size 256 --lr 3e-3 --weight-power 1.0 --seed 0 --no-resume)
+mkdir -p "$OUT"
+
+held_out() {  # validation records written by `edgecnn train` into the sidecar metadata
+  $PY -c "import json,sys; print(' '.join(json.load(open(sys.argv[1]))['provenance']['validation_records']))" "$1"
+}
+
+if [ -z "${SKIP_CV:-}" ]; then
+  for ((i = 0; i < FOLDS; i++)); do
+    d="$OUT/fold$i"
+    echo "== ecg fold $i/$FOLDS: train" >&2
+    $E train ecg --data "$MITDB" "${RECIPE[@]}" --folds "$FOLDS" --fold "$i" --out "$d"
+    recs=$(held_out "$d/model.keras.json")
+    echo "== ecg fold $i: convert, evaluate on held-out records $recs" >&2
+    $E convert "$d/model.keras" --task ecg --calib "$MITDB" --out "$d/model_int8.tflite" --json > "$d/convert.json"
+    for m in model.keras model_int8.tflite; do
+      # shellcheck disable=SC2086
+      $E eval "$d/$m" --data "$MITDB" --records $recs --json > "$d/eval_${m%%.*}.json"
+    done
+  done
+  $PY scripts/ecg_pool_folds.py "$OUT" "$FOLDS" > "$OUT/cv_summary.md"
+  cat "$OUT/cv_summary.md"
+fi
+
+d="$OUT/full"
+echo "== ecg: train on all of DS1" >&2
+$E train ecg --data "$MITDB" "${RECIPE[@]}" --out "$d"
+$E convert "$d/model.keras" --task ecg --calib "$MITDB" --out "$d/model_int8.tflite" --eval-data "$MITDB" --json \
+    > "$d/convert.json"
+$E eval "$d/model_int8.tflite" --data "$MITDB" --json --report "$d/report_int8" > "$d/eval_int8_ds1.json"
+$PY bench/bench_ecg.py --data "$DATA" --model "$d/model_int8.tflite" --json > "$d/bench.json"
+if [ -n "${SHIP:-}" ]; then
+  cp "$d/model_int8.tflite" edge/models/ecg_mitdb_int8.tflite
+  echo "shipped edge/models/ecg_mitdb_int8.tflite (builtin:ecg)" >&2
+fi

@@ -1,0 +1,263 @@
+"""ECG beat classifier: a small residual 1-D CNN over the beat window plus RR features.
+
+Inputs ``{"beat": (W, 1), "rr": (K,)}`` -> output ``{"probs": softmax over N, S, V, F, Q}``.
+Built from the seed's blocks (:mod:`edgecnn.train.blocks`): conv-BN-ReLU stem, residual 1-D
+blocks, max pooling, a 1x1 convolution, then dense layers joined with the RR branch. Every op
+converts to int8 builtins the Edge TPU maps (Conv1D -> RESHAPE + CONV_2D, MAX_POOL_2D, ADD,
+CONCATENATION, FULLY_CONNECTED, SOFTMAX). Class imbalance: per-beat loss weights
+``(n_max / n_class) ** power`` (capped).
+
+``edgecnn train ecg --data DIR|builtin:synthetic [--records DS1 ...] [--folds K --fold I] --out DIR``
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import sys
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+from edgecnn.edge.ecg import ECGParams
+from edgecnn.edge.ecg_io import AAMI_CLASSES
+from edgecnn.edge.errors import InputDataError
+from edgecnn.edge.eval_ecg import class_metrics
+from edgecnn.edge.signal import BeatWindow, RRConfig, normalize_rr
+
+from .data.synthetic_ecg import SyntheticConfig, synth_records
+from .data.wfdb_records import BeatSet, load_beats, patient_folds, record_beats, resolve_records
+
+ATTRIBUTION = ("MIT-BIH Arrhythmia Database (PhysioNet mitdb 1.0.0, ODC-By 1.0): Moody GB, Mark RG. The impact "
+               "of the MIT-BIH Arrhythmia Database. IEEE Eng in Med and Biol 20(3):45-50 (2001); Goldberger AL "
+               "et al. PhysioBank, PhysioToolkit, and PhysioNet. Circulation 101(23):e215-e220 (2000).")
+
+
+@dataclass(frozen=True)
+class ECGModelConfig:
+    """Network size. ``filters``: channels of the residual stages (each followed by 2x pooling)."""
+
+    stem: int = 16
+    filters: tuple = (16, 24, 32)
+    kernel: int = 5
+    squeeze: int = 8
+    rr_units: int = 16
+    hidden: int = 32
+    dropout: float = 0.2
+
+
+def build_model(window: BeatWindow, n_rr: int, cfg: ECGModelConfig = ECGModelConfig(), lr: float = 3e-3):
+    """The compiled Keras model with dict inputs ``beat``/``rr`` and dict output ``probs``."""
+    import keras
+    from keras import layers
+
+    from .blocks import conv_bn_act, pointwise, residual_block
+
+    beat = keras.Input((window.length, window.channels), name="beat")
+    rr = keras.Input((n_rr,), name="rr")
+    x = conv_bn_act(beat, cfg.stem, 7, act="relu", dims=1, name="stem")
+    x = layers.MaxPooling1D(2, name="stem_pool")(x)
+    for i, f in enumerate(cfg.filters):
+        x = residual_block(x, f, cfg.kernel, dims=1, name=f"res{i}")
+        x = layers.MaxPooling1D(2, name=f"pool{i}")(x)
+    x = pointwise(x, cfg.squeeze, act="relu", dims=1, name="squeeze")
+    x = layers.Flatten(name="flat")(x)
+    r = layers.Dense(cfg.rr_units, activation="relu", name="rr_dense")(rr)
+    h = layers.Concatenate(name="join")([x, r])
+    h = layers.Dropout(cfg.dropout, name="drop")(h)
+    h = layers.Dense(cfg.hidden, activation="relu", name="hidden")(h)
+    probs = layers.Dense(len(AAMI_CLASSES), activation="softmax", name="probs")(h)
+    model = keras.Model({"beat": beat, "rr": rr}, {"probs": probs}, name="ecg_cnn")
+    model.compile(optimizer=keras.optimizers.Adam(lr), loss={"probs": "sparse_categorical_crossentropy"},
+                  weighted_metrics={"probs": ["sparse_categorical_accuracy"]})
+    return model
+
+
+def class_weights(labels: np.ndarray, power: float = 0.5, cap: float = 30.0) -> np.ndarray:
+    """Weight per class ``(n_max / n_c) ** power`` (classes absent -> 0), capped at ``cap``."""
+    counts = np.bincount(labels, minlength=len(AAMI_CLASSES)).astype(np.float64)
+    w = np.where(counts > 0, (counts.max() / np.maximum(counts, 1)) ** power, 0.0)
+    return np.minimum(w, cap)
+
+
+def rr_stats(rr: np.ndarray) -> tuple[list[float], list[float]]:
+    mean, std = rr.mean(axis=0), rr.std(axis=0)
+    return [round(float(v), 6) for v in mean], [round(float(max(v, 1e-3)), 6) for v in std]
+
+
+# ----------------------------------------------------------------------------- data
+def load_training_beats(data: str, records, params: ECGParams, lead=None, synthetic_records: int = 24,
+                        seed: int = 0) -> BeatSet:
+    """Beats of ``data``: a WFDB folder (``records`` names / DS1 / DS2) or ``builtin:synthetic``."""
+    if str(data).startswith("builtin:"):
+        if data != "builtin:synthetic":
+            raise InputDataError(f"--data {data}: the only built-in ECG data is builtin:synthetic")
+        recs = synth_records(synthetic_records, SyntheticConfig(duration_s=120.0), seed=seed)
+        return BeatSet.concat([record_beats(f"syn{i:03d}", r.signal, r.fs, r.r_samples, r.symbols, params)
+                               for i, r in enumerate(recs)])
+    return load_beats(data, resolve_records(data, records), params, lead)
+
+
+def split_folds(beats: BeatSet, folds: int, fold: int, seed: int) -> tuple[BeatSet, BeatSet | None, list]:
+    """(train, validation, validation records) for patient-wise fold ``fold`` of ``folds``."""
+    if not folds:
+        return beats, None, []
+    if not 0 <= fold < folds:
+        raise ValueError(f"--fold must be in 0..{folds - 1}, got {fold}")
+    names = sorted(set(beats.record.tolist()))
+    held = patient_folds(names, folds, seed)[fold]
+    mask = np.isin(beats.record, held)
+    return beats.subset(~mask), beats.subset(mask), held
+
+
+def _dataset(beats: BeatSet, params: ECGParams, weights: np.ndarray, batch: int, shuffle: bool, seed: int):
+    import tensorflow as tf
+
+    x = {"beat": beats.beat, "rr": normalize_rr(beats.rr, params.rr_mean, params.rr_std)}
+    ds = tf.data.Dataset.from_tensor_slices((x, {"probs": beats.label}, weights[beats.label].astype(np.float32)))
+    if shuffle:
+        ds = ds.shuffle(min(len(beats), 100_000), seed=seed, reshuffle_each_iteration=True)
+    return ds.batch(batch).prefetch(2)
+
+
+def _augment(beats: BeatSet, seed: int, noise: float) -> BeatSet:
+    """Extra copies of the ectopic beats with a little noise (windows are std-normalised)."""
+    if noise <= 0:
+        return beats
+    rng = np.random.default_rng(seed)
+    ect = np.flatnonzero(beats.label > 0)
+    extra = beats.subset(ect)
+    noisy = extra.beat + rng.normal(0, noise, extra.beat.shape).astype(np.float32)
+    return BeatSet.concat([beats, BeatSet(noisy, extra.rr, extra.label, extra.record)])
+
+
+def evaluate_beats(model, beats: BeatSet, params: ECGParams) -> dict:
+    """Per-class metrics on labelled beats (no detection step), the edge/ metric code."""
+    x = {"beat": beats.beat, "rr": normalize_rr(beats.rr, params.rr_mean, params.rr_std)}
+    pred = model.predict(x, batch_size=1024, verbose=0)["probs"].argmax(axis=1)
+    k = len(AAMI_CLASSES)
+    cm = np.zeros((k, k), np.int64)
+    np.add.at(cm, (beats.label, pred), 1)
+    return {**class_metrics(cm), "confusion": cm.tolist()}
+
+
+# ----------------------------------------------------------------------------- CLI
+def add_train_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--records", nargs="*", default=None, help="record names or DS1/DS2 (default: all in --data)")
+    p.add_argument("--lead", default=None, help="lead name or index (default: first signal)")
+    p.add_argument("--folds", type=int, default=0, help="patient-wise K-fold: hold out one fold for validation")
+    p.add_argument("--fold", type=int, default=0, help="which fold to hold out (0..K-1)")
+    p.add_argument("--model-fs", type=float, default=180.0, help="model sampling rate in Hz (default 180)")
+    p.add_argument("--weight-power", type=float, default=1.0, help="class weight = (n_max/n_c)**power, capped at 30")
+    p.add_argument("--augment-noise", type=float, default=0.05, help="noise std for extra ectopic copies (0: off)")
+    p.add_argument("--synthetic-records", type=int, default=24, help="records for builtin:synthetic")
+    p.add_argument("--width", type=float, default=1.0, help="channel multiplier of the network")
+
+
+def _params_for(args) -> ECGParams:
+    base = ECGParams()
+    w = base.window
+    scale = args.model_fs / w.fs
+    window = replace(w, fs=float(args.model_fs), before=int(round(w.before * scale)), after=int(round(w.after * scale)))
+    return replace(base, window=window, rr=RRConfig())
+# defaults of `edgecnn train ecg` = the recipe of scripts/real_ecg.sh: 12 epochs, batch 256, lr 3e-3, power 1
+
+
+def ecg_metadata(params: ECGParams, n_rr: int, provenance: dict) -> dict:
+    """The model metadata (task ecg): labels, inputs, outputs, the device's preprocessing params."""
+    from edgecnn.edge.metadata import make_metadata
+
+    return make_metadata("ecg", labels=list(AAMI_CLASSES), inputs=_input_meta(params, n_rr),
+                         outputs={"probs": {"meaning": "softmax over labels (AAMI N, S, V, F, Q)"}},
+                         params=params.to_dict(), provenance=provenance)
+
+
+def run_train(args) -> int:
+    from .fit import FitConfig, fit
+    from .keras_model import save_model
+
+    epochs, batch, lr = args.epochs or 12, args.batch_size or 256, args.lr or 3e-3
+    params = _params_for(args)
+    beats = load_training_beats(args.data, args.records, params, args.lead, args.synthetic_records, args.seed)
+    train, val, held = split_folds(beats, args.folds, args.fold, args.seed)
+    mean, std = rr_stats(train.rr)
+    params = replace(params, rr_mean=tuple(mean), rr_std=tuple(std))
+    weights = class_weights(train.label, args.weight_power)
+    cfg = ECGModelConfig()
+    cfg = replace(cfg, stem=_w(cfg.stem, args.width), filters=tuple(_w(f, args.width) for f in cfg.filters))
+    fit_cfg = FitConfig(out_dir=args.out, epochs=epochs, batch_size=batch, lr=lr, seed=args.seed,
+                        strategy=args.strategy, resume=args.resume, monitor="loss", monitor_mode="min",
+                        extra={"task": "ecg", "params": params.to_dict(), "model": asdict(cfg),
+                               "class_weights": weights.tolist(), "validation_records": held})
+    train_ds = _dataset(_augment(train, args.seed, args.augment_noise), params, weights, batch, True, args.seed)
+    val_fn = (lambda m: _flat_metrics(evaluate_beats(m, val, params))) if val is not None and len(val) else None
+    print(f"ecg: {len(train)} training beats {np.bincount(train.label, minlength=5).tolist()}, "
+          f"{0 if val is None else len(val)} validation beats (records {held})", file=sys.stderr)
+    model, _ = fit(lambda: build_model(params.window, train.rr.shape[1], cfg, lr), train_ds, fit_cfg,
+                   val_metrics=val_fn)
+    meta = ecg_metadata(params, train.rr.shape[1], _provenance(args, beats, train, held))
+    if val is not None and len(val):
+        meta["evaluation"] = {"float_validation_beats": evaluate_beats(model, val, params)}
+    save_model(model, Path(args.out) / "model.keras", meta)
+    return 0
+
+
+def _w(c: int, width: float) -> int:
+    return max(4, int(round(c * width / 4)) * 4)
+
+
+def _flat_metrics(m: dict) -> dict:
+    out = {"val_macro_f1": m["macro_f1"]}
+    for c in ("N", "S", "V"):
+        pc = m["per_class"][c]
+        out[f"val_{c}_se"], out[f"val_{c}_ppv"] = pc["se"] or 0.0, pc["ppv"] or 0.0
+    return out
+
+
+def _input_meta(params: ECGParams, n_rr: int) -> dict:
+    w = params.window
+    return {
+        "beat": {"shape": [1, w.length, w.channels], "layout": "NWC", "color": None,
+                 "normalization": {"per_beat": w.norm, "template_beats": w.template_beats},
+                 "meaning": f"filtered ECG around the R peak at {w.fs:g} Hz: {w.before} samples before, {w.after} "
+                            "from R; channel 0 the beat, channel 1 the median of the previous beats (template)"},
+        "rr": {"shape": [1, n_rr], "layout": "NC", "color": None,
+               "normalization": {"mean": list(params.rr_mean), "std": list(params.rr_std)},
+               "meaning": "RR features " + ", ".join(params.rr.to_dict()["names"]) + " (s and ratios), standardised"},
+    }
+
+
+def _provenance(args, beats: BeatSet, train: BeatSet, held) -> dict:
+    names = sorted(set(train.record.tolist()))
+    digest = hashlib.sha256(",".join(names).encode() + np.ascontiguousarray(train.rr).tobytes()).hexdigest()[:16]
+    prov = {"data": str(args.data), "records": names, "validation_records": list(held),
+            "beats_per_class": dict(zip(AAMI_CLASSES, np.bincount(train.label, minlength=5).tolist(), strict=True)),
+            "data_fingerprint": digest, "command": "edgecnn train ecg " + " ".join(sys.argv[3:]),
+            "seed": args.seed}
+    if not str(args.data).startswith("builtin:"):
+        prov["attribution"] = ATTRIBUTION
+    return prov
+
+
+def representative_dataset(metadata: dict, data_path, num_samples: int, seed: int = 0):
+    """Calibration inputs ``{"beat": (1, W, 1), "rr": (1, K)}`` with the device's preprocessing.
+
+    Beats are drawn class-balanced-ish (every class represented) from ``data_path``.
+    """
+    params = ECGParams.from_metadata(metadata)
+    raw = replace(params, rr_mean=(), rr_std=())
+    prov = metadata.get("provenance") or {}
+    records = prov.get("records") if not str(data_path).startswith("builtin:") else None
+    if records and not all((Path(str(data_path)) / f"{r}.hea").is_file() for r in records):
+        records = None
+    beats = load_training_beats(str(data_path), records, raw, seed=seed)
+    rng = np.random.default_rng(seed)
+    per_class = max(1, num_samples // (2 * len(AAMI_CLASSES)))
+    chosen = [rng.permutation(np.flatnonzero(beats.label == c))[:per_class] for c in range(len(AAMI_CLASSES))]
+    picked = np.concatenate(chosen)
+    rest = rng.permutation(np.setdiff1d(np.arange(len(beats)), picked))[: max(0, num_samples - len(picked))]
+    idx = rng.permutation(np.concatenate([picked, rest]))[:num_samples]
+    rr = normalize_rr(beats.rr[idx], params.rr_mean, params.rr_std) if params.rr_mean else beats.rr[idx]
+    for i in range(len(idx)):
+        yield {"beat": beats.beat[idx[i] : idx[i] + 1], "rr": rr[i : i + 1]}
