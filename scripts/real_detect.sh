@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Real-data detection recipe: one model per set (raccoon, kangaroo, pennfudan) in runs/detect/<set>/.
+#   scripts/real_detect.sh DATA [SETS...]      (DATA = ../shared/data; SETS default: all three)
+# Each set: train (MobileNet alpha 0.25 ImageNet backbone, 320x320, own seeded 80/20 split), convert to
+# int8 (calibration on the set), evaluate float and int8 on the validation split with the same edge/ code.
+# Environment: EPOCHS (default 80), PY (default .venv/bin/python), SKIP_TRAIN=1 (convert + evaluate the
+# models already in runs/detect/<set>/). runs/detect/summary.json covers every set evaluated so far.
+set -euo pipefail
+DATA=${1:?usage: scripts/real_detect.sh DATA [SETS...]}
+shift || true
+SETS=${*:-raccoon kangaroo pennfudan}
+EPOCHS=${EPOCHS:-80}
+PY=${PY:-.venv/bin/python}
+WEIGHTS="$DATA/weights/mobilenet_2_5_224_tf_no_top.weights.h5"
+OUT=runs/detect
+mkdir -p "$OUT"
+for s in $SETS; do
+  d="$OUT/$s"
+  if [ "${SKIP_TRAIN:-0}" != 1 ]; then
+  echo "== $s: train" >&2
+  $PY -m edgecnn.edge.cli train detect --data "$DATA/det/$s" --out "$d" --epochs "$EPOCHS" --img-size 320 \
+      --backbone mobilenet --alpha 0.25 --weights "$WEIGHTS" --val-every 10 --quiet
+  fi
+  echo "== $s: convert" >&2
+  $PY -m edgecnn.edge.cli convert "$d/model.keras" --task detect --calib "$DATA/det/$s" --out "$d/model_int8.tflite" --json \
+      > "$d/convert.json"
+  for m in model.keras model_int8.tflite; do
+    echo "== $s: eval $m (validation split; then all images, for the float-vs-int8 gap on more boxes)" >&2
+    $PY -m edgecnn.edge.cli eval "$d/$m" --data "$DATA/det/$s" --split "$d/split.json" --json \
+        --report "$d/report_${m%%.*}" > "$d/eval_${m%%.*}.json"
+    $PY -m edgecnn.edge.cli eval "$d/$m" --data "$DATA/det/$s" --json > "$d/evalall_${m%%.*}.json"
+  done
+done
+$PY - "$OUT" <<'PY'
+import json, sys, os
+out = sys.argv[1]
+sets = [s for s in ("raccoon", "kangaroo", "pennfudan") if os.path.exists(f"{out}/{s}/evalall_model_int8.json")]
+rows = []
+for s in sets:
+    f = json.load(open(f"{out}/{s}/eval_model.json")); q = json.load(open(f"{out}/{s}/eval_model_int8.json"))
+    fa = json.load(open(f"{out}/{s}/evalall_model.json")); qa = json.load(open(f"{out}/{s}/evalall_model_int8.json"))
+    size = os.path.getsize(f"{out}/{s}/model_int8.tflite")
+    rows.append({"set": s, "val_images": f["images"], "float_map50": f["map50"], "int8_map50": q["map50"],
+                 "float_map50_95": f["map50_95"], "int8_map50_95": q["map50_95"], "int8_bytes": size,
+                 "all_images": fa["images"], "all_float_map50": fa["map50"], "all_int8_map50": qa["map50"],
+                 "all_float_map50_95": fa["map50_95"], "all_int8_map50_95": qa["map50_95"]})
+json.dump(rows, open(f"{out}/summary.json", "w"), indent=1)
+for r in rows:
+    print(f"{r['set']:10s} val={r['val_images']:3d}  mAP50 float {r['float_map50']:.3f} int8 {r['int8_map50']:.3f}  "
+          f"mAP50-95 float {r['float_map50_95']:.3f} int8 {r['int8_map50_95']:.3f}  int8 {r['int8_bytes']/1024:.0f} KiB  "
+          f"| all {r['all_images']} images (train+val): mAP50 float {r['all_float_map50']:.3f} int8 {r['all_int8_map50']:.3f}")
+PY

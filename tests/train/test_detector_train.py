@@ -1,0 +1,106 @@
+"""Detector training pieces: k-means anchors, target assignment, loss, a tiny model learning."""
+
+import numpy as np
+import pytest
+
+from edgecnn.train import detect_data as D
+from edgecnn.train import detector as T
+
+IMG = 96
+
+
+class TestAnchors:
+    def test_kmeans_finds_the_clusters(self):
+        rng = np.random.default_rng(0)
+        centers = np.array([[10, 10], [40, 20], [90, 120]], float)
+        wh = np.concatenate([c * rng.uniform(0.9, 1.1, (50, 2)) for c in centers])
+        got = T.kmeans_anchors(wh, 3, seed=0)
+        np.testing.assert_allclose(got, centers, rtol=0.1)
+        assert np.all(np.diff(got.prod(axis=1)) > 0)  # sorted by area
+
+    @pytest.mark.parametrize("wh, k", [([[5, 5]], 3), ([[5, 5], [5, 5], [9, 9]], 4)])
+    def test_fewer_boxes_than_k(self, wh, k):
+        assert T.kmeans_anchors(wh, k).shape == (k, 2)
+
+    def test_no_boxes(self):
+        with pytest.raises(ValueError, match="no boxes"):
+            T.kmeans_anchors(np.zeros((0, 2)), 3)
+
+
+class TestTargets:
+    HEADS = [{"name": "p4", "stride": 16, "grid": [6, 6], "anchors": [[10, 10], [20, 20], [30, 30]]},
+             {"name": "p5", "stride": 32, "grid": [3, 3], "anchors": [[40, 40], [60, 60], [90, 90]]}]
+
+    def test_assignment_centre_and_neighbours(self):
+        box = np.array([[20, 36, 40, 56]], np.float32)  # centre (30, 46): cell (1, 2), fx=.875, fy=.875
+        t4, t5 = D.build_targets(box, [1], self.HEADS, 2, max_boxes=4)
+        pos = t4[: 6 * 6 * 3].reshape(6, 6, 3, 7)[..., 4]
+        ys, xs, a = np.nonzero(pos)
+        assert set(zip(ys, xs, strict=False)) == {(2, 1), (2, 2), (3, 1)}       # centre, right, below
+        assert set(a) == {0, 1, 2}                               # anchors within 4x of 20x20
+        p5 = t5[:27].reshape(3, 3, 3, 7)[..., 4]
+        assert set(zip(*np.nonzero(p5), strict=False)) == {(y, x, a) for y, x in [(1, 0), (1, 1), (0, 0)] for a in (0, 1)}
+        np.testing.assert_allclose(t4[36 * 3, :5], [20, 36, 40, 56, 1])  # the ground-truth rows
+        assert t4[:108].reshape(6, 6, 3, 7)[2, 1, 0, 6] == 1.0   # one-hot class 1
+
+    def test_empty_image(self):
+        t4, t5 = D.build_targets(np.zeros((0, 4)), [], self.HEADS, 2, max_boxes=3)
+        assert t4.shape == (6 * 6 * 3 + 3, 7) and not t4.any() and not t5.any()
+
+    def test_split_is_seeded(self):
+        a = D.split(10, 0.3, seed=1)
+        b = D.split(10, 0.3, seed=1)
+        assert [x.tolist() for x in a] == [x.tolist() for x in b] and len(a[1]) == 3
+
+
+def _tiny(seed=0):
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    cfg = T.DetectorConfig(img_size=IMG, backbone="tiny", width=32)
+    samples = D.synthetic_samples(24, seed, size=(96, 128))
+    heads = T.head_specs(cfg, T.kmeans_anchors(T._letterboxed_wh(samples, IMG), 6, seed))
+    model = T.build_model(cfg, heads, 3)
+    meta = T.make_detect_metadata(cfg, heads, samples.labels, {"data": "builtin:synthetic"})
+    return cfg, samples, heads, model, meta
+
+
+class TestModel:
+    def test_outputs_are_raw_4d_heads(self):
+        cfg, _, heads, model, _ = _tiny()
+        out = model({"image": np.zeros((1, IMG, IMG, 3), np.float32)})
+        assert {k: tuple(v.shape) for k, v in out.items()} == {"p4": (1, 6, 6, 24), "p5": (1, 3, 3, 24)}
+
+    def test_imagenet_without_network_is_a_clear_error(self, monkeypatch):
+        import keras
+
+        from edgecnn.edge.errors import EdgeError
+
+        def no_net(*a, **k):
+            raise Exception("URL fetch failure")
+
+        monkeypatch.setattr(keras.utils, "get_file", no_net)
+        cfg = T.DetectorConfig(img_size=96, backbone="mobilenet", weights="imagenet")
+        with pytest.raises(EdgeError, match="--weights PATH"):
+            T.build_model(cfg, T.head_specs(cfg, np.ones((6, 2)) * 20), 1)
+
+    def test_tiny_model_learns(self):
+        import keras
+
+        from edgecnn.train.augment import NO_AUGMENT
+
+        cfg, samples, heads, model, meta = _tiny()
+        lb = D.Samples([], [], [], [], samples.labels)
+        for img, b, c in zip(samples.images, samples.boxes, samples.class_ids, strict=False):
+            from edgecnn.train.augment import letterbox_sample
+
+            i2, b2, c2 = letterbox_sample(img, b, c, (IMG, IMG))
+            lb.images.append(i2), lb.boxes.append(b2), lb.class_ids.append(c2), lb.names.append("x")
+        before = T.validation_map(model, meta, lb)["val_map50"]
+        model.compile(optimizer=keras.optimizers.Adam(3e-3), loss=T.losses_for(heads, 3, IMG, 0.5))
+        seq = D.make_sequence(lb, heads, 3, (IMG, IMG), 8, NO_AUGMENT, 0, steps=90)
+        hist = model.fit(seq, epochs=1, verbose=0).history
+        assert T.recalibrate_batchnorm(model, T.letterboxed_batches(lb, IMG, 8)) == 3
+        after = T.validation_map(model, meta, lb)["val_map50"]
+        assert np.isfinite(hist["loss"][-1])
+        assert after > before + 0.01 and after > 3 * before, (before, after)
