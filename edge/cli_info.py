@@ -14,32 +14,62 @@ def register(sub) -> None:
 
 def describe(spec) -> dict:
     from .edgetpu import op_name, readiness
+    from .errors import BackendError
     from .interpreter import load_model
     from .loader import resolve_model_path
+    from .metadata import metadata_from_tables, read_tables
 
     path = resolve_model_path(spec)
-    model = load_model(path)
-    tables = model.tables
+    tables = read_tables(path)
+    meta = metadata_from_tables(tables, str(path))
+    warnings: list[str] = []
+    try:
+        model = load_model(path)
+        backend = model.backend
+        inputs, outputs = [_tensor(t, t.dtype.name) for t in model.inputs], [_tensor(t, t.dtype.name) for t in model.outputs]
+    except BackendError as exc:
+        if not readiness(tables).compiled:
+            raise
+        # An Edge TPU model on a machine without the runtime: describe it from the file alone.
+        backend = f"none: {EDGETPU_RUNTIME_MISSING}"
+        warnings.append(str(exc))
+        inputs, outputs = _io_from_tables(tables, "inputs"), _io_from_tables(tables, "outputs")
     ops = Counter(op_name(*tables.op_codes[i]) for i in tables.operators if i < len(tables.op_codes))
     activations = [t.nbytes for t in tables.tensors if not t.constant]
-    tensor = lambda t: {"name": t.name, "dtype": t.dtype.name, "shape": list(t.shape),  # noqa: E731
-                        "scale": t.scale, "zero_point": t.zero_point}
-    meta = model.metadata
     return {
         "path": str(path),
         "task": meta.get("task"),
-        "backend": model.backend,
-        "file_size_bytes": model.size_bytes,
+        "backend": backend,
+        "file_size_bytes": path.stat().st_size,
         "weights_bytes": sum(t.nbytes for t in tables.tensors if t.constant),
         "activation_bytes_upper_bound": sum(activations),
         "largest_activation_bytes": max(activations, default=0),
-        "inputs": [tensor(t) for t in model.inputs],
-        "outputs": [tensor(t) for t in model.outputs],
+        "inputs": inputs,
+        "outputs": outputs,
         "ops": dict(sorted(ops.items(), key=lambda kv: (-kv[1], kv[0]))),
         "op_count": sum(ops.values()),
         "edgetpu": readiness(tables).as_dict(),
+        "warnings": warnings,
         "metadata": meta,
     }
+
+
+EDGETPU_RUNTIME_MISSING = "compiled for the Edge TPU, whose runtime (libedgetpu) is not available here"
+
+
+def _tensor(t, dtype: str) -> dict:
+    return {"name": t.name, "dtype": dtype, "shape": list(t.shape), "scale": t.scale, "zero_point": t.zero_point}
+
+
+def _io_from_tables(tables, kind: str) -> list[dict]:
+    sig = next(iter(tables.signatures.values()), {}).get(kind, {})
+    names = {idx: name for name, idx in sig.items()}
+    indices = tables.inputs if kind == "inputs" else tables.outputs
+    out = []
+    for i in indices:
+        t = tables.tensors[i]
+        out.append({**_tensor(t, t.dtype), "name": names.get(i, t.name)})
+    return out
 
 
 def run(args) -> int:

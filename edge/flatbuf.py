@@ -93,6 +93,8 @@ class TensorEntry:
     dtype: str
     nbytes: int
     constant: bool
+    scale: float = 0.0
+    zero_point: int = 0
 
 
 @dataclass(frozen=True)
@@ -106,6 +108,8 @@ class ModelTables:
     op_codes: list[tuple[int, str | None]]  # (builtin code, custom code)
     operators: list[int]  # opcode index per operator of subgraph 0
     tensors: list[TensorEntry]
+    inputs: list[int]  # tensor indices of subgraph 0's inputs / outputs
+    outputs: list[int]
 
 
 def parse_model(buf: bytes, source: str = "<bytes>") -> ModelTables:
@@ -131,7 +135,14 @@ def parse_model(buf: bytes, source: str = "<bytes>") -> ModelTables:
         op_codes=_op_codes(r, root),
         operators=_operators(r, root),
         tensors=_tensors(r, root, buffers),
+        inputs=_io(r, root, 1),
+        outputs=_io(r, root, 2),
     )
+
+
+def _io(r: _Reader, root: int, field: int) -> list[int]:
+    subgraphs = r.tables(root, _M_SUBGRAPHS)
+    return r.ints(subgraphs[0], field) if subgraphs else []
 
 
 def _buffer_bytes(r: _Reader, buffers: list[int], index: int) -> bytes:
@@ -172,6 +183,17 @@ def _operators(r: _Reader, root: int) -> list[int]:
     return [r.scalar(op, 0, "<I") for op in r.tables(subgraphs[0], 3)]
 
 
+def _quantization(r: _Reader, tensor: int) -> tuple[float, int]:
+    """Per-tensor scale and zero point (the first ones for per-channel tensors); (0, 0) if none."""
+    pos = r.field_pos(tensor, 4)
+    if pos is None:
+        return 0.0, 0
+    q = r.indirect(pos)
+    scales = r.ints(q, 2, "<f", 4)[:1]
+    zeros = r.ints(q, 3, "<q", 8)[:1]
+    return (float(scales[0]) if scales else 0.0), (int(zeros[0]) if zeros else 0)
+
+
 def _tensors(r: _Reader, root: int, buffers: list[int]) -> list[TensorEntry]:
     subgraphs = r.tables(root, _M_SUBGRAPHS)
     if not subgraphs:
@@ -188,5 +210,6 @@ def _tensors(r: _Reader, root: int, buffers: list[int]) -> list[TensorEntry]:
         n = 1
         for d in shape:
             n *= max(int(d), 1)
-        entries.append(TensorEntry(r.string(t, 3) or "", shape, dtype, n * width, constant))
+        scale, zero = _quantization(r, t)
+        entries.append(TensorEntry(r.string(t, 3) or "", shape, dtype, n * width, constant, scale, zero))
     return entries

@@ -41,15 +41,19 @@ class LetterboxInfo:
     pad_y: float
 
 
-def letterbox(img: np.ndarray, size, *, fill: int = 114) -> tuple[np.ndarray, LetterboxInfo]:
-    """Resize ``img`` into ``size`` (int or (H, W)) keeping its aspect ratio; pad the rest with ``fill``."""
+def letterbox(img: np.ndarray, size, *, fill: int = 114, interpolation: int | None = None) -> tuple[np.ndarray, LetterboxInfo]:
+    """Resize ``img`` into ``size`` (int or (H, W)) keeping its aspect ratio; pad the rest with ``fill``.
+
+    ``interpolation``: an OpenCV flag; default INTER_AREA when shrinking (best quality, slower on
+    multi-megapixel frames: pass ``cv2.INTER_LINEAR`` in a camera loop), INTER_LINEAR when growing.
+    """
     if img.ndim not in (2, 3) or img.shape[0] < 1 or img.shape[1] < 1:
         raise InputDataError(f"letterbox: expected an (H, W[, C]) image, got shape {img.shape}")
     dst_h, dst_w = (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
     src_h, src_w = img.shape[:2]
     scale = min(dst_h / src_h, dst_w / src_w)
     new_w, new_h = max(1, round(src_w * scale)), max(1, round(src_h * scale))
-    interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+    interp = interpolation if interpolation is not None else (cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
     resized = cv2.resize(img, (new_w, new_h), interpolation=interp)
     pad_x, pad_y = (dst_w - new_w) // 2, (dst_h - new_h) // 2
     canvas = np.full((dst_h, dst_w) + img.shape[2:], fill, dtype=img.dtype)

@@ -8,6 +8,7 @@ scale and zero point.
 
 from __future__ import annotations
 
+import ctypes
 import importlib
 import os
 import platform
@@ -97,14 +98,29 @@ def parse_edgetpu_device(device: str) -> str:
     return device
 
 
-def load_edgetpu_delegate(load_delegate, device: str | None):
-    """Load ``libedgetpu`` for ``device`` (None = first found); BackendError saying what to install."""
+def edgetpu_library() -> str:
+    return EDGETPU_LIBRARY.get(platform.system(), "libedgetpu.so.1")
+
+
+def load_edgetpu_delegate(load_delegate, device: str | None, *, check_library: bool = False):
+    """Load ``libedgetpu`` for ``device`` (None = first found); BackendError saying what to install.
+
+    ``check_library`` first loads the library with ``ctypes``: asking the interpreter's
+    ``load_delegate`` for a missing library leaves a half-built Delegate whose destructor prints a
+    traceback, so the common "not installed" case is caught before that.
+    """
     options = {"device": parse_edgetpu_device(device)} if device else {}
-    library = EDGETPU_LIBRARY.get(platform.system(), "libedgetpu.so.1")
+    library = edgetpu_library()
+    where = f"device {device!r}" if device else "any Edge TPU"
+    if check_library:
+        try:
+            ctypes.CDLL(library)
+        except OSError as exc:
+            raise BackendError(f"cannot open the Edge TPU delegate {library} for {where} ({exc}); "
+                               + EDGETPU_INSTALL_HINT) from None
     try:
         return load_delegate(library, options)
     except (OSError, ValueError, RuntimeError) as exc:
-        where = f"device {device!r}" if device else "any Edge TPU"
         raise BackendError(
             f"cannot open the Edge TPU delegate {library} for {where} ({str(exc).strip() or type(exc).__name__}); "
             + EDGETPU_INSTALL_HINT
@@ -146,8 +162,10 @@ class EdgeModel:
     def _delegates(self, load_delegate, device):
         if not self.needs_edgetpu and device is None:
             return []
+        if device is not None:
+            parse_edgetpu_device(device)  # a misspelt device is an error, never a silent CPU run
         try:
-            delegate = load_edgetpu_delegate(load_delegate, device)
+            delegate = load_edgetpu_delegate(load_delegate, device, check_library=True)
         except BackendError as exc:
             if self.needs_edgetpu:
                 raise BackendError(f"{self.path}: is compiled for the Edge TPU; {exc}") from None

@@ -76,13 +76,18 @@ def _periodic_metrics(val_metrics, every: int, log: list):
     class PeriodicMetrics(keras.callbacks.Callback):
         """Calls ``val_metrics(model)`` every ``every`` epochs; values join the epoch logs."""
 
+        last: dict[str, float] = {}
+
         def on_epoch_end(self, epoch, logs=None):
             if (epoch + 1) % every and epoch + 1 != self.params.get("epochs"):
+                if logs is not None:  # carry the last values so checkpoint monitors always see them
+                    logs.update(self.last)
                 return
             values = val_metrics(self.model)
             log.append({"epoch": epoch + 1, **values})
+            self.last = {k: float(v) for k, v in values.items() if isinstance(v, int | float)}
             if logs is not None:
-                logs.update({k: float(v) for k, v in values.items() if isinstance(v, int | float)})
+                logs.update(self.last)
             print(" - ".join(f"{k}: {v:.4f}" for k, v in values.items() if isinstance(v, int | float)),
                   file=sys.stderr)
 
