@@ -217,7 +217,7 @@ class StreamingClassifier:
         self._n = 0
         self._peaks: list[int] = []  # detected, not yet classified
         self._prev: int | None = None  # last classified peak
-        self._history: deque = deque(maxlen=max(1, self.params.rr.long_beats - 1))
+        self._history: deque = deque(maxlen=self.params.rr.history_beats)
         self._recent: deque = deque(maxlen=max(1, self.params.window.template_beats))  # centred windows
         self._done = False
 

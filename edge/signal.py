@@ -271,27 +271,58 @@ def beat_windows(sig: np.ndarray, rpeaks: np.ndarray, fs: float, window: BeatWin
 
 
 # --------------------------------------------------------------------------- RR features
+def _ratio(a: str, b: str):
+    return lambda c: c[a] / c[b]
+
+
+# name -> column from the per-beat context {pre, post, local, long, irregularity} (see rr_features)
+RR_COLUMNS = {
+    "pre_rr": lambda c: c["pre"], "post_rr": lambda c: c["post"], "local_rr": lambda c: c["local"],
+    "long_rr": lambda c: c["long"], "pre_local": _ratio("pre", "local"), "post_local": _ratio("post", "local"),
+    "pre_long": _ratio("pre", "long"), "local_long": _ratio("local", "long"), "post_pre": _ratio("post", "pre"),
+    "irregularity": lambda c: c["irregularity"],
+}
 RR_FEATURES = ("pre_rr", "post_rr", "local_rr", "long_rr", "pre_local", "post_local", "pre_long", "local_long")
 
 
 @dataclass(frozen=True)
 class RRConfig:
     """RR-interval features. Intervals in seconds, clipped to [rr_min, rr_max];
-    ``local_beats`` / ``long_beats``: how many previous intervals the local / long averages use."""
+    ``local_beats`` / ``long_beats``: how many previous intervals the local / long averages use;
+    ``names``: the feature columns, in order (keys of RR_COLUMNS; models without the field in
+    their metadata use RR_FEATURES). ``irregularity`` = mean |RR_i - RR_i-1| over the
+    ``local_beats`` intervals before the beat's own, divided by the local mean (high in atrial
+    fibrillation, where an early beat is no sign of an S beat)."""
 
     rr_min: float = 0.15
     rr_max: float = 3.0
     local_beats: int = 10
     long_beats: int = 300
+    names: tuple = RR_FEATURES
+
+    def __post_init__(self):
+        unknown = [n for n in self.names if n not in RR_COLUMNS]
+        if unknown or not self.names:
+            raise ValueError(f"rr names must be a non-empty list of {sorted(RR_COLUMNS)}, got {list(self.names)}")
+        if self.local_beats < 1 or self.long_beats < 1:
+            raise ValueError(f"rr local_beats / long_beats must be >= 1, got {self.local_beats} / {self.long_beats}")
+
+    @property
+    def history_beats(self) -> int:
+        """Previous pre-RR values a stream keeps so that it yields the batch features."""
+        return max(1, self.long_beats - 1, self.local_beats + 1)
 
     def to_dict(self) -> dict:
-        return {**asdict(self), "names": list(RR_FEATURES)}
+        return {**asdict(self), "names": list(self.names)}
 
     @classmethod
     def from_dict(cls, d: dict | None) -> RRConfig:
         if not d:
             return cls()
-        return cls(**{k: d[k] for k in cls.__dataclass_fields__ if k in d})
+        kw = {k: d[k] for k in cls.__dataclass_fields__ if k in d}
+        if "names" in kw:
+            kw["names"] = tuple(str(n) for n in kw["names"])
+        return cls(**kw)
 
 
 def trailing_mean(v: np.ndarray, n: int) -> np.ndarray:
@@ -329,17 +360,25 @@ def pre_post_rr(rpeaks: np.ndarray, fs: float, cfg: RRConfig, n_samples: int | N
 
 
 def rr_features(pre: np.ndarray, post: np.ndarray, cfg: RRConfig, history: np.ndarray | None = None) -> np.ndarray:
-    """Feature matrix ``(n, len(RR_FEATURES))`` from pre/post RR (s).
+    """Feature matrix ``(n, len(cfg.names))`` from pre/post RR (s).
 
-    ``history``: pre-RR values of earlier beats (oldest first) so a stream yields batch values.
+    ``history``: pre-RR values of earlier beats (oldest first, at least ``cfg.history_beats`` of
+    them when there are) so a stream yields batch values.
     """
+    if not len(pre):
+        return np.zeros((0, len(cfg.names)), np.float32)
     hist = np.zeros(0) if history is None else np.asarray(history, np.float64)
     allpre = np.concatenate([hist, pre])
     k = len(hist)
-    local = trailing_mean(allpre, cfg.local_beats)[k:]
-    long_ = trailing_mean(allpre, cfg.long_beats)[k:]
-    cols = [pre, post, local, long_, pre / local, post / local, pre / long_, local / long_]
-    return np.stack(cols, axis=1).astype(np.float32) if len(pre) else np.zeros((0, len(RR_FEATURES)), np.float32)
+    local = trailing_mean(allpre, cfg.local_beats)
+    ctx = {"pre": np.asarray(pre, np.float64), "post": np.asarray(post, np.float64), "local": local[k:],
+           "long": trailing_mean(allpre, cfg.long_beats)[k:]}
+    if "irregularity" in cfg.names:
+        step = np.abs(np.diff(allpre, prepend=allpre[0]))  # |RR_i - RR_i-1|, 0 for the first
+        before = np.concatenate([[0.0], trailing_mean(step, cfg.local_beats)[:-1]])  # intervals before beat i
+        ref = np.concatenate([[allpre[0]], local[:-1]])
+        ctx["irregularity"] = (before / ref)[k:]
+    return np.stack([RR_COLUMNS[n](ctx) for n in cfg.names], axis=1).astype(np.float32)
 
 
 def normalize_rr(features: np.ndarray, mean, std) -> np.ndarray:

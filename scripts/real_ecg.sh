@@ -7,17 +7,24 @@
 #    detection included); the confusion matrices and R-peak counts are pooled over the folds;
 # 2. train on all of DS1, convert, evaluate float vs int8 on DS1 (training data: a parity check,
 #    not a generalisation score), benchmark;
-# 3. SHIP=1 copies the int8 model to edge/models/ecg_mitdb_int8.tflite (builtin:ecg).
-# Environment: FOLDS (4), EPOCHS (12), PY (.venv/bin/python), SKIP_CV=1, SHIP=1.
+# 3. SHIP=1 writes the int8 model to edge/models/ecg_mitdb_int8.tflite (builtin:ecg) through
+#    scripts/ecg_ship.py (adds the DS1 float/int8 evaluations, the pooled CV of runs/ecg/cv_summary.json
+#    when there is one, and the command to the metadata).
+# Environment: FOLDS (4), EPOCHS (8), PY (.venv/bin/python), SKIP_CV=1, SHIP=1.
+# Recipe (docs/ecg.md): class weights (n_max/n_c)^0.5 with F capped at 1 and Q at 0, 30 % of the N
+# beats drawn anew each epoch, ectopic beats twice, beat augmentation (amplitude, baseline, noise,
+# time stretch), cosine learning-rate decay to 0 over 8 epochs, the 8 RR features.
 set -euo pipefail
 DATA=${1:?usage: scripts/real_ecg.sh DATA}
 MITDB="$DATA/mitdb"
 FOLDS=${FOLDS:-4}
-EPOCHS=${EPOCHS:-12}
+EPOCHS=${EPOCHS:-8}
 PY=${PY:-.venv/bin/python}
 E="$PY -m edgecnn.edge.cli"
 OUT=runs/ecg
-RECIPE=(--records DS1 --epochs "$EPOCHS" --batch-size 256 --lr 3e-3 --weight-power 1.0 --seed 0 --no-resume)
+RECIPE=(--records DS1 --epochs "$EPOCHS" --batch-size 256 --lr 3e-3 --lr-schedule cosine --weight-power 0.5
+        --max-weight F=1 Q=0 --n-keep 0.3 --ectopic-copies 1 --augment-amp 0.1 --augment-shift 0.1
+        --augment-noise 0.05 --augment-stretch 0.08 --seed 0 --no-resume)
 mkdir -p "$OUT"
 
 held_out() {  # validation records written by `edgecnn train` into the sidecar metadata
@@ -47,8 +54,13 @@ $E train ecg --data "$MITDB" "${RECIPE[@]}" --out "$d"
 $E convert "$d/model.keras" --task ecg --calib "$MITDB" --out "$d/model_int8.tflite" --eval-data "$MITDB" --json \
     > "$d/convert.json"
 $E eval "$d/model_int8.tflite" --data "$MITDB" --json --report "$d/report_int8" > "$d/eval_int8_ds1.json"
+$E eval "$d/model.keras" --data "$MITDB" --json > "$d/eval_float_ds1.json"
 $PY bench/bench_ecg.py --data "$DATA" --model "$d/model_int8.tflite" --json > "$d/bench.json"
 if [ -n "${SHIP:-}" ]; then
-  cp "$d/model_int8.tflite" edge/models/ecg_mitdb_int8.tflite
+  cv=()
+  if [ -f "$OUT/cv_summary.json" ]; then cv=(--cv "$OUT/cv_summary.json"); fi
+  $PY scripts/ecg_ship.py "$d/model_int8.tflite" --float-eval "$d/eval_float_ds1.json" \
+      --int8-eval "$d/eval_int8_ds1.json" "${cv[@]}" --command "SKIP_CV=1 SHIP=1 scripts/real_ecg.sh DATA" \
+      --out edge/models/ecg_mitdb_int8.tflite
   echo "shipped edge/models/ecg_mitdb_int8.tflite (builtin:ecg)" >&2
 fi

@@ -4,8 +4,9 @@ Inputs ``{"beat": (W, 1), "rr": (K,)}`` -> output ``{"probs": softmax over N, S,
 Built from the seed's blocks (:mod:`edgecnn.train.blocks`): conv-BN-ReLU stem, residual 1-D
 blocks, max pooling, a 1x1 convolution, then dense layers joined with the RR branch. Every op
 converts to int8 builtins the Edge TPU maps (Conv1D -> RESHAPE + CONV_2D, MAX_POOL_2D, ADD,
-CONCATENATION, FULLY_CONNECTED, SOFTMAX). Class imbalance: per-beat loss weights
-``(n_max / n_class) ** power`` (capped).
+CONCATENATION, FULLY_CONNECTED, SOFTMAX). Class imbalance and patient identity: per-beat loss
+weights ``(n_max / n_class) ** power`` (capped per class), a fresh fraction of the N beats each
+epoch, augmented beat channel (:class:`SamplingConfig`), cosine learning-rate decay.
 
 ``edgecnn train ecg --data DIR|builtin:synthetic [--records DS1 ...] [--folds K --fold I] --out DIR``
 """
@@ -24,11 +25,12 @@ from edgecnn.edge.ecg import ECGParams
 from edgecnn.edge.ecg_io import AAMI_CLASSES
 from edgecnn.edge.errors import InputDataError
 from edgecnn.edge.eval_ecg import class_metrics
-from edgecnn.edge.signal import BeatWindow, RRConfig, normalize_rr
+from edgecnn.edge.signal import RR_COLUMNS, RR_FEATURES, BeatWindow, RRConfig, normalize_rr
 
 from .data.synthetic_ecg import SyntheticConfig, synth_records
 from .data.wfdb_records import BeatSet, load_beats, patient_folds, record_beats, resolve_records
 
+RECIPE_RR_FEATURES = RR_FEATURES  # "post_pre" and "irregularity" were tried: no gain in the CV
 ATTRIBUTION = ("MIT-BIH Arrhythmia Database (PhysioNet mitdb 1.0.0, ODC-By 1.0): Moody GB, Mark RG. The impact "
                "of the MIT-BIH Arrhythmia Database. IEEE Eng in Med and Biol 20(3):45-50 (2001); Goldberger AL "
                "et al. PhysioBank, PhysioToolkit, and PhysioNet. Circulation 101(23):e215-e220 (2000).")
@@ -47,8 +49,10 @@ class ECGModelConfig:
     dropout: float = 0.2
 
 
-def build_model(window: BeatWindow, n_rr: int, cfg: ECGModelConfig = ECGModelConfig(), lr: float = 3e-3):
-    """The compiled Keras model with dict inputs ``beat``/``rr`` and dict output ``probs``."""
+def build_model(window: BeatWindow, n_rr: int, cfg: ECGModelConfig = ECGModelConfig(), lr=3e-3):
+    """The compiled Keras model with dict inputs ``beat``/``rr`` and dict output ``probs``.
+
+    ``lr``: a learning rate or a ``keras.optimizers.schedules.LearningRateSchedule``."""
     import keras
     from keras import layers
 
@@ -74,11 +78,49 @@ def build_model(window: BeatWindow, n_rr: int, cfg: ECGModelConfig = ECGModelCon
     return model
 
 
+def _constant_lr(lr: float, total_steps: int):
+    return lr
+
+
+def _cosine_lr(lr: float, total_steps: int):
+    import keras
+
+    return keras.optimizers.schedules.CosineDecay(lr, max(1, total_steps), alpha=0.0)
+
+
+LR_SCHEDULES = {"constant": _constant_lr, "cosine": _cosine_lr}
+
+
+def lr_schedule(name: str, lr: float, total_steps: int):
+    """The optimizer's learning rate: ``constant`` or ``cosine`` (decays to 0 over ``total_steps``)."""
+    try:
+        make = LR_SCHEDULES[name]
+    except KeyError:
+        raise ValueError(f"--lr-schedule must be one of {sorted(LR_SCHEDULES)}, got {name!r}") from None
+    return make(lr, total_steps)
+
+
 def class_weights(labels: np.ndarray, power: float = 0.5, cap: float = 30.0) -> np.ndarray:
     """Weight per class ``(n_max / n_c) ** power`` (classes absent -> 0), capped at ``cap``."""
     counts = np.bincount(labels, minlength=len(AAMI_CLASSES)).astype(np.float64)
     w = np.where(counts > 0, (counts.max() / np.maximum(counts, 1)) ** power, 0.0)
     return np.minimum(w, cap)
+
+
+def cap_weights(weights: np.ndarray, caps) -> np.ndarray:
+    """Apply ``["F=1", "Q=0", ...]`` caps (class label = max weight) to per-class weights."""
+    out = np.array(weights, np.float64, copy=True)
+    for item in caps or []:
+        name, _, value = str(item).partition("=")
+        if name not in AAMI_CLASSES or not value:
+            raise ValueError(f"--max-weight: expected CLASS=W with CLASS in {list(AAMI_CLASSES)}, got {item!r}")
+        try:
+            cap = float(value)
+        except ValueError:
+            raise ValueError(f"--max-weight: expected a number after '=', got {item!r}") from None
+        k = AAMI_CLASSES.index(name)
+        out[k] = min(out[k], cap)
+    return out
 
 
 def rr_stats(rr: np.ndarray) -> tuple[list[float], list[float]]:
@@ -121,15 +163,88 @@ def _dataset(beats: BeatSet, params: ECGParams, weights: np.ndarray, batch: int,
     return ds.batch(batch).prefetch(2)
 
 
-def _augment(beats: BeatSet, seed: int, noise: float) -> BeatSet:
-    """Extra copies of the ectopic beats with a little noise (windows are std-normalised)."""
-    if noise <= 0:
-        return beats
-    rng = np.random.default_rng(seed)
-    ect = np.flatnonzero(beats.label > 0)
-    extra = beats.subset(ect)
-    noisy = extra.beat + rng.normal(0, noise, extra.beat.shape).astype(np.float32)
-    return BeatSet.concat([beats, BeatSet(noisy, extra.rr, extra.label, extra.record)])
+@dataclass(frozen=True)
+class SamplingConfig:
+    """What one training epoch sees. ``n_keep``: fraction of the N beats drawn anew each epoch
+    (balanced sampling); ``ectopic_copies``: extra copies of every S/V/F/Q beat. Augmentation
+    of the beat channel (the template channel is left as is, as on the device): amplitude
+    ``x (1 + amp * z)``, baseline shift ``shift * z``, noise std ``noise``, time stretch around R
+    by a factor uniform in ``1 +- stretch`` (all relative to the template's std)."""
+
+    n_keep: float = 0.3
+    ectopic_copies: int = 1
+    amp: float = 0.1
+    shift: float = 0.1
+    noise: float = 0.05
+    stretch: float = 0.08
+
+    def __post_init__(self):
+        if not 0.0 < self.n_keep <= 1.0:
+            raise ValueError(f"n_keep must be in (0, 1], got {self.n_keep}")
+        if self.ectopic_copies < 0 or min(self.amp, self.shift, self.noise, self.stretch) < 0:
+            raise ValueError(f"ectopic_copies and augmentation sizes must be >= 0, got {self}")
+
+
+def augment_beats(beat: np.ndarray, rng: np.random.Generator, cfg: SamplingConfig, r_index: int) -> np.ndarray:
+    """Randomly stretched / scaled / shifted / noisy copies of the beat channel (channel 0) of ``beat``."""
+    b = np.array(beat, np.float32, copy=True)
+    n, w = b.shape[:2]
+    if n == 0:
+        return b
+    if cfg.stretch:
+        f = rng.uniform(1.0 - cfg.stretch, 1.0 + cfg.stretch, n)
+        pos = np.clip(r_index + (np.arange(w)[None, :] - r_index) * f[:, None], 0, w - 1)
+        lo = np.floor(pos).astype(np.int64)
+        hi = np.minimum(lo + 1, w - 1)
+        frac = (pos - lo).astype(np.float32)
+        rows = np.arange(n)[:, None]
+        b[:, :, 0] = b[rows, lo, 0] * (1.0 - frac) + b[rows, hi, 0] * frac
+    b[:, :, 0] *= (1.0 + cfg.amp * rng.standard_normal((n, 1))).astype(np.float32)
+    b[:, :, 0] += (cfg.shift * rng.standard_normal((n, 1))).astype(np.float32)
+    b[:, :, 0] += (cfg.noise * rng.standard_normal((n, w))).astype(np.float32)
+    return b
+
+
+def epoch_indices(labels: np.ndarray, cfg: SamplingConfig, rng: np.random.Generator) -> np.ndarray:
+    """Beat indices of one epoch: the N beats drawn with probability ``n_keep``, every other beat
+    ``1 + ectopic_copies`` times, shuffled."""
+    keep = (labels > 0) | (rng.random(len(labels)) < cfg.n_keep)
+    idx = np.flatnonzero(keep)
+    ect = idx[labels[idx] > 0]
+    return rng.permutation(np.concatenate([idx, np.repeat(ect, cfg.ectopic_copies)]))
+
+
+def make_sequence(beats: BeatSet, params: ECGParams, weights: np.ndarray, batch: int, cfg: SamplingConfig,
+                  seed: int):
+    """A ``keras.utils.PyDataset`` of ``(x, y, sample_weight)`` batches, resampled and augmented anew each epoch."""
+    import keras
+
+    rr = normalize_rr(beats.rr, params.rr_mean, params.rr_std)
+    sw = weights[beats.label].astype(np.float32)
+    n_ect = int(np.sum(beats.label > 0))
+    expected = cfg.n_keep * (len(beats) - n_ect) + n_ect * (1 + cfg.ectopic_copies)
+    steps = max(1, int(np.ceil(expected / batch)))
+
+    class ECGBatches(keras.utils.PyDataset):
+        def __init__(self):
+            super().__init__()
+            self.epoch, self._plan = 0, None
+
+        def __len__(self):
+            return steps
+
+        def __getitem__(self, i):
+            if self._plan is None or self._plan[0] != self.epoch:
+                idx = epoch_indices(beats.label, cfg, np.random.default_rng([seed, self.epoch]))
+                self._plan = (self.epoch, np.resize(idx, steps * batch))
+            idx = self._plan[1][i * batch : (i + 1) * batch]
+            b = augment_beats(beats.beat[idx], np.random.default_rng([seed, self.epoch, i]), cfg, params.window.before)
+            return {"beat": b, "rr": rr[idx]}, {"probs": beats.label[idx]}, sw[idx]
+
+        def on_epoch_end(self):
+            self.epoch += 1
+
+    return ECGBatches()
 
 
 def evaluate_beats(model, beats: BeatSet, params: ECGParams) -> dict:
@@ -149,10 +264,22 @@ def add_train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--folds", type=int, default=0, help="patient-wise K-fold: hold out one fold for validation")
     p.add_argument("--fold", type=int, default=0, help="which fold to hold out (0..K-1)")
     p.add_argument("--model-fs", type=float, default=180.0, help="model sampling rate in Hz (default 180)")
-    p.add_argument("--weight-power", type=float, default=1.0, help="class weight = (n_max/n_c)**power, capped at 30")
-    p.add_argument("--augment-noise", type=float, default=0.05, help="noise std for extra ectopic copies (0: off)")
+    p.add_argument("--weight-power", type=float, default=0.5, help="class weight = (n_max/n_c)**power, capped at 30")
+    p.add_argument("--max-weight", nargs="*", default=["F=1", "Q=0"], metavar="CLASS=W",
+                   help="cap the weight of classes (default F=1 Q=0: fusion is not learnable across patients, "
+                        "Q has 5 beats in DS1)")
+    s = SamplingConfig()
+    p.add_argument("--n-keep", type=float, default=s.n_keep, help="fraction of N beats drawn anew each epoch")
+    p.add_argument("--ectopic-copies", type=int, default=s.ectopic_copies, help="extra copies of S/V/F/Q beats")
+    p.add_argument("--augment-amp", type=float, default=s.amp, help="beat amplitude jitter (relative std)")
+    p.add_argument("--augment-shift", type=float, default=s.shift, help="beat baseline shift std")
+    p.add_argument("--augment-noise", type=float, default=s.noise, help="beat noise std (0: off)")
+    p.add_argument("--augment-stretch", type=float, default=s.stretch, help="time stretch around R, +- fraction")
     p.add_argument("--synthetic-records", type=int, default=24, help="records for builtin:synthetic")
     p.add_argument("--width", type=float, default=1.0, help="channel multiplier of the network")
+    p.add_argument("--rr-features", nargs="+", default=list(RECIPE_RR_FEATURES), metavar="NAME",
+                   help=f"RR feature columns, from {sorted(RR_COLUMNS)}")
+    p.add_argument("--lr-schedule", default="cosine", help=f"one of {sorted(LR_SCHEDULES)} (default cosine)")
 
 
 def _params_for(args) -> ECGParams:
@@ -160,8 +287,8 @@ def _params_for(args) -> ECGParams:
     w = base.window
     scale = args.model_fs / w.fs
     window = replace(w, fs=float(args.model_fs), before=int(round(w.before * scale)), after=int(round(w.after * scale)))
-    return replace(base, window=window, rr=RRConfig())
-# defaults of `edgecnn train ecg` = the recipe of scripts/real_ecg.sh: 12 epochs, batch 256, lr 3e-3, power 1
+    return replace(base, window=window, rr=RRConfig(names=tuple(args.rr_features)))
+# defaults of `edgecnn train ecg` = the recipe of scripts/real_ecg.sh: 8 epochs, batch 256, lr 3e-3 cosine, power 0.5
 
 
 def ecg_metadata(params: ECGParams, n_rr: int, provenance: dict) -> dict:
@@ -177,24 +304,28 @@ def run_train(args) -> int:
     from .fit import FitConfig, fit
     from .keras_model import save_model
 
-    epochs, batch, lr = args.epochs or 12, args.batch_size or 256, args.lr or 3e-3
+    epochs, batch, lr = args.epochs or 8, args.batch_size or 256, args.lr or 3e-3
     params = _params_for(args)
     beats = load_training_beats(args.data, args.records, params, args.lead, args.synthetic_records, args.seed)
     train, val, held = split_folds(beats, args.folds, args.fold, args.seed)
     mean, std = rr_stats(train.rr)
     params = replace(params, rr_mean=tuple(mean), rr_std=tuple(std))
-    weights = class_weights(train.label, args.weight_power)
+    weights = cap_weights(class_weights(train.label, args.weight_power), args.max_weight)
+    sampling = SamplingConfig(args.n_keep, args.ectopic_copies, args.augment_amp, args.augment_shift,
+                              args.augment_noise, args.augment_stretch)
     cfg = ECGModelConfig()
     cfg = replace(cfg, stem=_w(cfg.stem, args.width), filters=tuple(_w(f, args.width) for f in cfg.filters))
     fit_cfg = FitConfig(out_dir=args.out, epochs=epochs, batch_size=batch, lr=lr, seed=args.seed,
                         strategy=args.strategy, resume=args.resume, monitor="loss", monitor_mode="min",
                         extra={"task": "ecg", "params": params.to_dict(), "model": asdict(cfg),
-                               "class_weights": weights.tolist(), "validation_records": held})
-    train_ds = _dataset(_augment(train, args.seed, args.augment_noise), params, weights, batch, True, args.seed)
+                               "class_weights": weights.tolist(), "sampling": asdict(sampling),
+                               "validation_records": held})
+    train_ds = make_sequence(train, params, weights, batch, sampling, args.seed)
     val_fn = (lambda m: _flat_metrics(evaluate_beats(m, val, params))) if val is not None and len(val) else None
     print(f"ecg: {len(train)} training beats {np.bincount(train.label, minlength=5).tolist()}, "
           f"{0 if val is None else len(val)} validation beats (records {held})", file=sys.stderr)
-    model, _ = fit(lambda: build_model(params.window, train.rr.shape[1], cfg, lr), train_ds, fit_cfg,
+    schedule = lr_schedule(args.lr_schedule, lr, len(train_ds) * epochs)
+    model, _ = fit(lambda: build_model(params.window, train.rr.shape[1], cfg, schedule), train_ds, fit_cfg,
                    val_metrics=val_fn)
     meta = ecg_metadata(params, train.rr.shape[1], _provenance(args, beats, train, held))
     if val is not None and len(val):

@@ -155,6 +155,27 @@ class TestBeatsAndRR:
         assert full.shape == (7, len(signal.RR_FEATURES))
         np.testing.assert_allclose(full[2, 2], np.mean(pre[:3]))  # local mean over 3 beats
 
+    def test_named_columns_and_irregularity(self):
+        names = ("pre_local", "post_pre", "irregularity")
+        cfg = signal.RRConfig(local_beats=2, long_beats=4, names=names)
+        pre = np.array([1.0, 1.0, 1.0, 0.5, 1.5, 1.0])
+        post = np.roll(pre, -1)
+        f = signal.rr_features(pre, post, cfg)
+        assert f.shape == (6, 3)
+        np.testing.assert_allclose(f[:, 1], post / pre, rtol=1e-6)
+        # beat 3 (early): the 2 steps before it are 0 -> regular; beat 5: steps |0.5-1|, |1.5-0.5| over local 1.0
+        np.testing.assert_allclose(f[:, 2], [0.0, 0.0, 0.0, 0.0, 0.25 / 0.75, 0.75 / 1.0], rtol=1e-6)
+        part = signal.rr_features(pre[3:], post[3:], cfg, history=pre[:3])
+        np.testing.assert_allclose(part, f[3:], rtol=1e-6)
+        d = cfg.to_dict()
+        assert d["names"] == list(names) and signal.RRConfig.from_dict(d) == cfg
+        assert signal.RRConfig.from_dict({"local_beats": 10}).names == signal.RR_FEATURES  # models of before
+
+    @pytest.mark.parametrize("kw", [{"names": ("pre_rr", "bogus")}, {"names": ()}, {"local_beats": 0}])
+    def test_rr_config_rejects(self, kw):
+        with pytest.raises(ValueError, match="rr"):
+            signal.RRConfig(**kw)
+
     def test_normalize_rr_shape_check(self):
         with pytest.raises(ValueError, match="normalisation"):
             signal.normalize_rr(np.zeros((2, 8), np.float32), [0.0] * 7, [1.0] * 7)

@@ -60,6 +60,58 @@ class TestData:
         assert w[3] == w[4] == 0.0
 
 
+class TestSampling:
+    def test_cap_weights(self):
+        w = E.cap_weights(np.array([1.0, 5.0, 2.0, 10.0, 30.0]), ["F=1", "Q=0"])
+        np.testing.assert_allclose(w, [1.0, 5.0, 2.0, 1.0, 0.0])
+
+    @pytest.mark.parametrize("bad", ["X=1", "F", "F=", "F=abc"])
+    def test_cap_weights_rejects(self, bad):
+        with pytest.raises(ValueError, match="max-weight"):
+            E.cap_weights(np.ones(5), [bad])
+
+    @pytest.mark.parametrize("kw", [{"n_keep": 0.0}, {"n_keep": 1.5}, {"ectopic_copies": -1}, {"noise": -0.1}])
+    def test_sampling_config_rejects(self, kw):
+        with pytest.raises(ValueError):
+            E.SamplingConfig(**kw)
+
+    @pytest.mark.parametrize("n_keep,copies", [(1.0, 0), (0.3, 1), (0.1, 2)])
+    def test_epoch_indices(self, n_keep, copies):
+        labels = np.array([0] * 2000 + [1] * 30 + [2] * 50)
+        idx = E.epoch_indices(labels, E.SamplingConfig(n_keep=n_keep, ectopic_copies=copies), np.random.default_rng(0))
+        counts = np.bincount(labels[idx], minlength=3)
+        assert counts[1] == 30 * (1 + copies) and counts[2] == 50 * (1 + copies)
+        assert abs(counts[0] - 2000 * n_keep) <= 5 * np.sqrt(2000 * n_keep * (1 - n_keep)) + 1e-9
+        assert len(np.unique(idx[labels[idx] == 0])) == counts[0]  # N beats drawn without repetition
+
+    def test_augment_keeps_template_and_r(self):
+        rng = np.random.default_rng(1)
+        beat = rng.normal(size=(16, 128, 2)).astype(np.float32)
+        off = E.augment_beats(beat, rng, E.SamplingConfig(amp=0, shift=0, noise=0, stretch=0), 54)
+        np.testing.assert_array_equal(off, beat)
+        stretched = E.augment_beats(beat, rng, E.SamplingConfig(amp=0, shift=0, noise=0, stretch=0.1), 54)
+        np.testing.assert_allclose(stretched[:, 54, 0], beat[:, 54, 0], atol=1e-6)  # R stays put
+        full = E.augment_beats(beat, rng, E.SamplingConfig(), 54)
+        np.testing.assert_array_equal(full[:, :, 1], beat[:, :, 1])  # the template channel is untouched
+        assert not np.allclose(full[:, :, 0], beat[:, :, 0]) and full.dtype == np.float32
+
+    def test_sequence_resamples_each_epoch(self):
+        params = ECGParams(rr_mean=(0.0,) * 8, rr_std=(1.0,) * 8)
+        n = 600
+        labels = np.array([0] * 500 + [1] * 40 + [2] * 60)
+        beats = W.BeatSet(np.zeros((n, 128, 2), np.float32), np.ones((n, 8), np.float32), labels, np.full(n, "r"))
+        weights = np.array([1.0, 3.0, 2.0, 1.0, 0.0])
+        seq = E.make_sequence(beats, params, weights, 32, E.SamplingConfig(n_keep=0.2), seed=0)
+        x, y, sw = seq[0]
+        assert x["beat"].shape == (32, 128, 2) and x["rr"].shape == (32, 8) and y["probs"].shape == (32,)
+        np.testing.assert_allclose(sw, weights[y["probs"]])
+        assert len(seq) == int(np.ceil((0.2 * 500 + 2 * 100) / 32))
+        first = np.concatenate([seq[i][1]["probs"] for i in range(len(seq))])
+        seq.on_epoch_end()
+        second = np.concatenate([seq[i][1]["probs"] for i in range(len(seq))])
+        assert not np.array_equal(first, second)
+
+
 class TestModel:
     def test_tiny_model_trains(self):
         import keras
@@ -89,7 +141,9 @@ class TestModel:
         meta = json.loads((tmp_path / "model.keras.json").read_text())
         assert meta["task"] == "ecg" and meta["labels"] == list("NSVFQ")
         p = meta["params"]
-        assert p["window"]["fs"] == 180 and len(p["rr"]["mean"]) == 8 and p["detector"]["name"] == "pantompkins"
+        assert p["window"]["fs"] == 180 and p["detector"]["name"] == "pantompkins"
+        assert p["rr"]["names"] == list(E.RECIPE_RR_FEATURES) and len(p["rr"]["mean"]) == len(E.RECIPE_RR_FEATURES)
+        assert meta["inputs"]["rr"]["shape"] == [1, len(E.RECIPE_RR_FEATURES)]
         assert meta["inputs"]["beat"]["shape"] == [1, 128, 2]
         assert meta["provenance"]["validation_records"] and meta["evaluation"]["float_validation_beats"]["per_class"]
         assert (tmp_path / "config.json").is_file() and (tmp_path / "history.csv").is_file()

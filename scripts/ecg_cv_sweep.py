@@ -1,0 +1,103 @@
+"""Patient-disjoint K-fold comparison of ECG training variants on cached DS1 beats (CPU, TensorFlow).
+
+Not part of `make`: the recipe of record is scripts/real_ecg.sh (whole edge path, int8 too). This
+script trains the same model with the same sampling / augmentation / class-weight code
+(edgecnn.train.ecg) on a cache of the device preprocessing, and pools the held-out confusion
+matrices over the folds (beats, not detections), to choose between variants quickly:
+
+    python scripts/ecg_cv_sweep.py --make-cache ../shared/data/mitdb --cache /tmp/ds1_beats.npz
+    python scripts/ecg_cv_sweep.py --cache /tmp/ds1_beats.npz --configs recipe,pw1_const --out runs/ecg/sweep
+
+A variant is a set of overrides of RECIPE (below = the defaults of `edgecnn train ecg`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+RECIPE = {"power": 0.5, "caps": ["F=1", "Q=0"], "sampling": {}, "schedule": "cosine", "epochs": 8, "lr": 3e-3,
+          "model": {}, "seed": 0}
+CONFIGS = {
+    "recipe": {},
+    "const_lr": {"schedule": "constant"},
+    "pw1": {"power": 1.0},
+    "no_caps": {"caps": []},
+    "all_n": {"sampling": {"n_keep": 1.0, "amp": 0.0, "shift": 0.0, "stretch": 0.0}},
+    "small": {"model": {"filters": (8, 16, 16), "hidden": 16, "dropout": 0.4}},
+    "round1": {"power": 1.0, "caps": [], "schedule": "constant", "epochs": 12,
+               "sampling": {"n_keep": 1.0, "amp": 0.0, "shift": 0.0, "stretch": 0.0}},
+}
+
+
+def make_cache(data: str, path: str) -> None:
+    from edgecnn.edge.ecg import ECGParams
+    from edgecnn.train import ecg as E
+
+    b = E.load_training_beats(data, ["DS1"], ECGParams())
+    np.savez(path, beat=b.beat.astype(np.float16), rr=b.rr, label=b.label, record=b.record)
+
+
+def run_fold(beats, held, opts: dict) -> np.ndarray:
+    """Train on all but ``held`` records; held-out probabilities."""
+    import keras
+
+    from edgecnn.edge.ecg import ECGParams
+    from edgecnn.train import ecg as E
+
+    mask = np.isin(beats.record, held)
+    tr, va = beats.subset(~mask), beats.subset(mask)
+    mean, std = E.rr_stats(tr.rr)
+    params = replace(ECGParams(), rr_mean=tuple(mean), rr_std=tuple(std))
+    weights = E.cap_weights(E.class_weights(tr.label, opts["power"]), opts["caps"])
+    seq = E.make_sequence(tr, params, weights, 256, E.SamplingConfig(**opts["sampling"]), opts["seed"])
+    keras.utils.set_random_seed(opts["seed"])
+    lr = E.lr_schedule(opts["schedule"], opts["lr"], len(seq) * opts["epochs"])
+    model = E.build_model(params.window, tr.rr.shape[1], E.ECGModelConfig(**opts["model"]), lr)
+    model.fit(seq, epochs=opts["epochs"], verbose=0)
+    x = {"beat": va.beat, "rr": E.normalize_rr(va.rr, params.rr_mean, params.rr_std)}
+    return model.predict(x, batch_size=2048, verbose=0)["probs"]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--cache", required=True)
+    ap.add_argument("--make-cache", default=None, help="WFDB folder: write the cache and exit")
+    ap.add_argument("--configs", default="recipe")
+    ap.add_argument("--folds", type=int, default=4)
+    ap.add_argument("--out", default="runs/ecg/sweep")
+    ap.add_argument("--seed", type=int, default=0, help="training seed (the folds stay those of seed 0)")
+    args = ap.parse_args()
+    if args.make_cache:
+        make_cache(args.make_cache, args.cache)
+        return
+    from edgecnn.edge.eval_ecg import class_metrics
+    from edgecnn.edge.fileio import atomic_write_json
+    from edgecnn.train.data.wfdb_records import BeatSet, patient_folds
+
+    z = np.load(args.cache)
+    beats = BeatSet(z["beat"].astype(np.float32), z["rr"], z["label"], z["record"])
+    folds = patient_folds(sorted(set(beats.record.tolist())), args.folds, 0)
+    Path(args.out).mkdir(parents=True, exist_ok=True)
+    for name in args.configs.split(","):
+        opts = {**RECIPE, **CONFIGS[name], "seed": args.seed}
+        cm, t0 = np.zeros((5, 5), np.int64), time.time()
+        for held in folds:
+            probs = run_fold(beats, held, opts)
+            np.add.at(cm, (beats.label[np.isin(beats.record, held)], probs.argmax(1)), 1)
+        m = class_metrics(cm)
+        atomic_write_json(Path(args.out) / f"{name}_seed{args.seed}.json", {"opts": json.loads(json.dumps(opts)), "folds": folds,
+                                                           "metrics": m, "confusion": cm.tolist()})
+        pc = m["per_class"]
+        print(name, f"{time.time() - t0:.0f} s macro-F1 {m['macro_f1']:.4f}",
+              " ".join(f"{c} {100 * (pc[c]['se'] or 0):.1f}/{100 * (pc[c]['ppv'] or 0):.1f}" for c in "NSVF"),
+              flush=True)
+
+
+if __name__ == "__main__":
+    main()
