@@ -84,6 +84,7 @@ test-pi: install
 
 fixtures: install
 	$(PY) tests/fixtures/make_fixtures.py
+	for f in tests/fixtures/make_*_fixture.py; do $(PY) $$f; done
 
 clean:
 	rm -rf runs build dist *.egg-info .pytest_cache
