@@ -14,6 +14,8 @@ def register(sub) -> None:
     p.add_argument("--num-calib", type=int, default=200, help="calibration samples (default 200)")
     p.add_argument("--parity-samples", type=int, default=50, help="samples for the Keras-vs-int8 parity check")
     p.add_argument("--eval-data", default=None, help="labelled data: evaluate float and int8 with the same code, store both in the metadata")
+    p.add_argument("--eval-args", default="",
+                   help="the task's own eval options for --eval-data, one quoted string, e.g. \"--people ids.txt\" or \"--split split.json\"")
     p.add_argument("--max-drop", type=float, default=None,
                    help="refuse the int8 model if its main metric drops more than this many points (needs --eval-data)")
     p.add_argument("--edgetpu", action="store_true", help="also compile for the Coral Edge TPU (needs edgetpu_compiler)")
@@ -23,6 +25,8 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
+    import shlex
+
     from edgecnn.train.cli import require_tensorflow
 
     require_tensorflow()
@@ -31,7 +35,7 @@ def run(args) -> int:
     report = convert_model(
         args.model, task=args.task, calib=args.calib, out=args.out, float_out=args.float_out,
         io_dtype=args.io_dtype, num_calib=args.num_calib, parity_samples=args.parity_samples,
-        eval_data=args.eval_data, max_drop=args.max_drop, edgetpu=args.edgetpu, seed=args.seed,
+        eval_data=args.eval_data, eval_args=shlex.split(args.eval_args), max_drop=args.max_drop, edgetpu=args.edgetpu, seed=args.seed,
     )
     if args.json:
         from edgecnn.edge.cli import emit_json

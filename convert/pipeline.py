@@ -34,20 +34,23 @@ def _trainer(task: str):
     return importlib.import_module(TRAINERS[task])
 
 
-def evaluate_with_edge_code(model, task: str, data: str) -> dict[str, Any]:
-    """Run the task's edge/ evaluator with its default options on ``data``."""
+def evaluate_with_edge_code(model, task: str, data: str, eval_args: list[str] | None = None) -> dict[str, Any]:
+    """Run the task's edge/ evaluator on ``data`` with its options ``eval_args`` (defaults if none)."""
     from edgecnn.edge.cli_eval import evaluator
 
     module = evaluator(task)
-    parser = argparse.ArgumentParser(add_help=False)
+    parser = argparse.ArgumentParser(prog=f"--eval-args for {task}", add_help=False)
     module.add_eval_args(parser)
-    ns = parser.parse_args([])
+    ns, rest = parser.parse_known_args(list(eval_args or []))
+    if rest:
+        raise ValueError(f"--eval-args: unknown option(s) for {task} evaluation: {' '.join(rest)}")
     ns.data, ns.report, ns.json, ns.threads, ns.task = data, None, True, None, task
     return module.evaluate(model, ns)
 
 
 def convert_model(model_path, *, task, calib, out, float_out=None, io_dtype="int8", num_calib=200,
-                  parity_samples=50, eval_data=None, max_drop=None, edgetpu=False, seed=0) -> dict[str, Any]:
+                  parity_samples=50, eval_data=None, eval_args=None, max_drop=None, edgetpu=False,
+                  seed=0) -> dict[str, Any]:
     import tensorflow as tf
 
     from edgecnn.train.keras_model import KerasModel
@@ -80,8 +83,9 @@ def convert_model(model_path, *, task, calib, out, float_out=None, io_dtype="int
         evaluation: dict[str, Any] = {"parity": report["parity"]}
         if eval_data:
             evaluation["data"] = str(eval_data)
-            evaluation["float"] = evaluate_with_edge_code(keras_model, task, eval_data)
-            evaluation["int8"] = evaluate_with_edge_code(edge, task, eval_data)
+            evaluation["eval_args"] = list(eval_args or [])
+            evaluation["float"] = evaluate_with_edge_code(keras_model, task, eval_data, eval_args)
+            evaluation["int8"] = evaluate_with_edge_code(edge, task, eval_data, eval_args)
             gate(evaluation, task, max_drop)
     meta = {**meta, "quantization": _read_quant(flat), "evaluation": evaluation}
     flat = embed_metadata(flat, meta)

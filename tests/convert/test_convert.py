@@ -103,3 +103,17 @@ class TestGate:
         else:
             with pytest.raises(ConversionError, match="accuracy gate"):
                 gate(ev, "ecg", max_drop)
+
+
+class TestEvalArgs:
+    def test_unknown_task_option_is_named(self):
+        from edgecnn.convert.pipeline import evaluate_with_edge_code
+
+        with pytest.raises(ValueError, match="--bogus"):
+            evaluate_with_edge_code(None, "ecg", "unused", ["--bogus", "1"])
+
+    def test_max_drop_needs_eval_data(self):
+        from edgecnn.convert.pipeline import convert_model
+
+        with pytest.raises(ValueError, match="--eval-data"):
+            convert_model("m.keras", task="ecg", calib=None, out="x.tflite", max_drop=1.0)
