@@ -87,6 +87,12 @@ def _features(xpad: np.ndarray, k: _Kernels) -> tuple[np.ndarray, np.ndarray, np
     return bp[k.h_m : k.h_m + len(m)], d[h_mwi : h_mwi + len(m)], m
 
 
+# Absolute floor of the integrated feature: a flat line filters to rounding noise (~1e-30 here,
+# platform dependent: aarch64's FMA leaves different dust than x86), real QRS complexes give
+# values many orders of magnitude above it.
+MIN_FEATURE = 1e-12
+
+
 def _candidates(bp, d, m, a0: int, lo: int, hi: int, k: _Kernels):
     """Candidates with absolute index in [lo, hi): arrays start at absolute index ``a0``.
 
@@ -105,6 +111,7 @@ def _candidates(bp, d, m, a0: int, lo: int, hi: int, k: _Kernels):
     if s1 < n:
         right[-1] = m[s1]
     peaks = np.flatnonzero((seg > left) & (seg >= right)) + s0
+    peaks = peaks[m[peaks] > MIN_FEATURE]  # floating-point dust on a flat line is no QRS
     keep = np.ones(len(peaks), bool)
     for j in range(1, len(peaks)):
         close = (peaks[j:] - peaks[:-j]) <= k.refractory
