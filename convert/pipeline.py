@@ -90,7 +90,7 @@ def convert_model(model_path, *, task, calib, out, float_out=None, io_dtype="int
     meta = {**meta, "quantization": _read_quant(flat), "evaluation": evaluation}
     flat = embed_metadata(flat, meta)
     atomic_write_bytes(out, flat)
-    report.update(size_bytes=len(flat), evaluation=evaluation)
+    report.update(size_bytes=len(flat), evaluation=evaluation, warnings=meta["quantization"].get("warnings", []))
     if float_out:
         flat32 = convert_keras(keras_model.model, mode="float32", metadata={**meta, "evaluation": {}})
         atomic_write_bytes(float_out, flat32)
@@ -144,6 +144,8 @@ def summary_text(report: dict[str, Any]) -> str:
     for name, p in report["parity"].items():
         lines.append(f"  parity {name}: max |keras - int8| {p['max_abs']:.4g}, mean {p['mean_abs']:.4g} "
                      f"(output step {p['output_scale']:.4g})")
+    for warning in report.get("warnings", []):
+        lines.append(f"  warning: {warning}")
     g = report.get("evaluation", {}).get("gate")
     if g:
         lines.append(f"  {g['metric']}: float {g['float']:.4f}, int8 {g['int8']:.4f} "

@@ -190,7 +190,23 @@ def quantization_summary(flat: bytes, mode: str, io_dtype: str, n_samples: int) 
         "calibration_samples": n_samples,
         "tensors": tensors,
         "signature": sig,
+        "warnings": portability_warnings(interp),
     }
+
+
+def portability_warnings(interp) -> list[str]:
+    """Known runtime traps a converted model walks into.
+
+    tflite-runtime 2.14 on aarch64 (the Coral route) crashes in its per-channel int8
+    FULLY_CONNECTED kernel when the op has no bias; the converter drops an all-zero bias.
+    """
+    ops = interp._get_ops_details()
+    missing = [op["index"] for op in ops if op["op_name"] == "FULLY_CONNECTED"
+               and (len(op["inputs"]) < 3 or op["inputs"][2] < 0)]
+    if not missing:
+        return []
+    return [f"{len(missing)} FULLY_CONNECTED op(s) without a bias (op index {missing[:5]}): tflite-runtime 2.14 "
+            "on aarch64 crashes on these; give the Dense layer a non-zero bias (use_bias=True, trained)"]
 
 
 def _flatbuffer_utils():

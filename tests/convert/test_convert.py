@@ -117,3 +117,25 @@ class TestEvalArgs:
 
         with pytest.raises(ValueError, match="--eval-data"):
             convert_model("m.keras", task="ecg", calib=None, out="x.tflite", max_drop=1.0)
+
+
+class TestPortabilityWarnings:
+    def test_bias_less_dense_is_flagged(self):
+        import keras
+
+        from edgecnn.edge.metadata import read_metadata
+
+        keras.utils.set_random_seed(0)
+        x = keras.Input((4,), name="vec")
+        with_bias = keras.layers.Dense(3, name="a", bias_initializer="ones")(x)
+        no_bias = keras.layers.Dense(2, use_bias=False, name="b")(x)
+        model = keras.Model({"vec": x}, {"a": with_bias, "b": no_bias})
+        rep = [{"vec": np.random.default_rng(i).normal(size=(1, 4)).astype(np.float32)} for i in range(8)]
+        meta = make_metadata("generic", inputs={"vec": {}}, outputs={"a": {}, "b": {}})
+        warnings = read_metadata(convert_keras(model, representative=rep, metadata=meta))["quantization"]["warnings"]
+        assert len(warnings) == 1 and warnings[0].startswith("1 FULLY_CONNECTED op(s) without a bias")
+
+    def test_fixture_model_has_none(self, fixtures_dir):
+        from edgecnn.edge.metadata import read_metadata
+
+        assert read_metadata(fixtures_dir / "generic_int8.tflite")["quantization"].get("warnings", []) == []
