@@ -36,16 +36,11 @@ def _trainer(task: str):
 
 def evaluate_with_edge_code(model, task: str, data: str, eval_args: list[str] | None = None) -> dict[str, Any]:
     """Run the task's edge/ evaluator on ``data`` with its options ``eval_args`` (defaults if none)."""
-    from edgecnn.edge.cli_eval import evaluator
+    from edgecnn.edge.cli_eval import evaluator, task_args
 
     module = evaluator(task)
-    parser = argparse.ArgumentParser(prog=f"--eval-args for {task}", add_help=False)
-    module.add_eval_args(parser)
-    ns, rest = parser.parse_known_args(list(eval_args or []))
-    if rest:
-        raise ValueError(f"--eval-args: unknown option(s) for {task} evaluation: {' '.join(rest)}")
-    ns.data, ns.report, ns.json, ns.threads, ns.task = data, None, True, None, task
-    return module.evaluate(model, ns)
+    base = argparse.Namespace(data=data, report=None, json=True, threads=None, task=task)
+    return module.evaluate(model, task_args(module, list(eval_args or []), base))
 
 
 def convert_model(model_path, *, task, calib, out, float_out=None, io_dtype="int8", num_calib=200,

@@ -45,10 +45,9 @@ def static_batch_model(model):
         return keras.Input(dims, batch_size=1, name=t.name, dtype=t.dtype)
 
     new_inputs = keras.tree.map_structure(fresh_input, model.input)
-    outputs = model(new_inputs, training=False)
-    if not isinstance(outputs, dict):
-        flat = outputs if isinstance(outputs, list | tuple) else [outputs]
-        outputs = {f"output_{i}": o for i, o in enumerate(flat)}
+    from edgecnn.train.keras_model import output_dict
+
+    outputs = output_dict(model(new_inputs, training=False))
     return keras.Model(new_inputs, outputs, name=f"{model.name}_b1")
 
 
@@ -102,10 +101,11 @@ def convert_keras(
         converter = tf.lite.TFLiteConverter.from_saved_model(export_dir)
         flat, n_samples, io_dtype = _run_converter(tf, converter, static, mode, representative, io_dtype,
                                                    num_calibration)
-    check_converted(flat, mode)
+    interp = _interpreter(flat)
+    check_converted(interp, mode)
     if metadata is not None:
         meta = dict(metadata)
-        meta["quantization"] = quantization_summary(flat, mode, io_dtype, n_samples)
+        meta["quantization"] = quantization_summary(interp, mode, io_dtype, n_samples)
         flat = embed_metadata(flat, meta)
     return bytes(flat)
 
@@ -151,9 +151,11 @@ def _interpreter(flat: bytes):
     return interp
 
 
-def check_converted(flat: bytes, mode: str) -> None:
-    """No dynamic dimensions; in int8 mode no float tensors between the (de)quantize boundary ops."""
-    interp = _interpreter(flat)
+def check_converted(interp, mode: str) -> None:
+    """No dynamic dimensions; in int8 mode no float tensors between the (de)quantize boundary ops.
+
+    ``interp``: an allocated interpreter of the converted model (see ``_interpreter``).
+    """
     for d in interp.get_input_details() + interp.get_output_details():
         if np.any(np.asarray(d.get("shape_signature", d["shape"])) < 0):
             raise ConversionError(f"converted tensor {d['name']!r} has a dynamic dimension {d['shape_signature']}")
@@ -170,8 +172,7 @@ def check_converted(flat: bytes, mode: str) -> None:
         )
 
 
-def quantization_summary(flat: bytes, mode: str, io_dtype: str, n_samples: int) -> dict[str, Any]:
-    interp = _interpreter(flat)
+def quantization_summary(interp, mode: str, io_dtype: str, n_samples: int) -> dict[str, Any]:
     sig = interp.get_signature_list().get("serving_default", {})
     by_index = {}
     full = getattr(interp, "_get_full_signature_list", lambda: {})().get("serving_default", {})
@@ -244,11 +245,9 @@ def keras_outputs(model, sample: dict[str, np.ndarray]) -> dict[str, np.ndarray]
     """Run a Keras model (or our KerasModel wrapper) and return a dict name -> numpy array."""
     if hasattr(model, "run"):
         return model.run(sample)
-    out = model(sample, training=False)
-    if not isinstance(out, dict):
-        flat = out if isinstance(out, list | tuple) else [out]
-        out = {f"output_{i}": o for i, o in enumerate(flat)}
-    return {k: np.asarray(v) for k, v in out.items()}
+    from edgecnn.train.keras_model import output_dict
+
+    return {k: np.asarray(v) for k, v in output_dict(model(sample, training=False)).items()}
 
 
 def parity(keras_model, tflite, samples: Iterable[dict[str, np.ndarray]]) -> dict[str, dict[str, float]]:

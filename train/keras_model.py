@@ -20,6 +20,14 @@ from edgecnn.edge.metadata import check_task, validate_metadata
 TASK_MODULES = {"ecg": "edgecnn.train.ecg", "detect": "edgecnn.train.detector", "face": "edgecnn.train.embedder"}
 
 
+def output_dict(outputs) -> dict:
+    """A Keras model's outputs keyed by name: dicts stay, a tensor or list becomes ``output_i``."""
+    if isinstance(outputs, dict):
+        return outputs
+    flat = outputs if isinstance(outputs, list | tuple) else [outputs]
+    return {f"output_{i}": o for i, o in enumerate(flat)}
+
+
 def metadata_path(model_path) -> Path:
     return Path(str(model_path) + ".json")
 
@@ -106,10 +114,6 @@ class KerasModel:
         parts: dict[str, list[np.ndarray]] = {}
         for start in range(0, n, self.batch_size):
             chunk = {k: v[start : start + self.batch_size] for k, v in feeds.items()}
-            out = self.model(chunk, training=False)
-            if not isinstance(out, dict):
-                flat = out if isinstance(out, list | tuple) else [out]
-                out = {f"output_{i}": o for i, o in enumerate(flat)}
-            for k, v in out.items():
+            for k, v in output_dict(self.model(chunk, training=False)).items():
                 parts.setdefault(k, []).append(np.asarray(v, dtype=np.float32))
         return {k: np.concatenate(v, axis=0) for k, v in parts.items()}
