@@ -89,23 +89,38 @@ def _r(v):
     return None if v is None else round(float(v), 5)
 
 
+def _match(result: BeatResult, ann_samples, ann_symbols, n: int, fs: float, tol_s: float):
+    """Reference beats outside VF episodes: (their symbols, matched row of ``result`` or -1, detections kept)."""
+    vf = excluded_mask(ann_samples, ann_symbols, n)
+    use = np.isin(ann_symbols, list(BEAT_SYMBOLS)) & ~vf[np.clip(ann_samples, 0, n - 1)]
+    rows = np.flatnonzero(~vf[np.clip(result.sample, 0, n - 1)]) if len(result) else np.zeros(0, np.int64)
+    r2d, _ = match_beats(ann_samples[use], result.sample[rows], int(round(tol_s * fs)))
+    ref_row = np.full(len(r2d), -1, np.int64)
+    ref_row[r2d >= 0] = rows[r2d[r2d >= 0]]
+    return ann_symbols[use], ref_row, len(rows)
+
+
+def matched_beats(result: BeatResult, ann_samples, ann_symbols, n: int, fs: float,
+                  tol_s: float = 0.15) -> tuple[np.ndarray, np.ndarray]:
+    """Matched reference beats that have an AAMI class: (class index, row of ``result``), as scored."""
+    return _with_class(*_match(result, ann_samples, ann_symbols, n, fs, tol_s)[:2])
+
+
+def _with_class(ref_sym: np.ndarray, ref_row: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    truth = aami_index(ref_sym)
+    ok = (ref_row >= 0) & (truth >= 0)
+    return truth[ok], ref_row[ok]
+
+
 def score_record(result: BeatResult, ann_samples, ann_symbols, n: int, fs: float, tol_s: float = 0.15) -> dict:
     """Counts for one record: R-peak tp/fn/fp and the class confusion matrix."""
-    keep = excluded_mask(ann_samples, ann_symbols, n)
-    is_beat = np.isin(ann_symbols, list(BEAT_SYMBOLS))
-    ref = ann_samples[is_beat & ~keep[np.clip(ann_samples, 0, n - 1)]]
-    ref_sym = ann_symbols[is_beat & ~keep[np.clip(ann_samples, 0, n - 1)]]
-    det_ok = ~keep[np.clip(result.sample, 0, n - 1)] if len(result) else np.zeros(0, bool)
-    det = result.sample[det_ok]
-    r2d, _ = match_beats(ref, det, int(round(tol_s * fs)))
-    tp = int((r2d >= 0).sum())
+    ref_sym, ref_row, n_det = _match(result, ann_samples, ann_symbols, n, fs, tol_s)
+    tp = int((ref_row >= 0).sum())
+    truth, rows = _with_class(ref_sym, ref_row)
     k = len(AAMI_CLASSES)
     cm = np.zeros((k, k), np.int64)
-    truth = aami_index(ref_sym)
-    pred = result.class_id[det_ok]
-    ok = (r2d >= 0) & (truth >= 0)
-    np.add.at(cm, (truth[ok], pred[r2d[ok]]), 1)
-    return {"tp": tp, "fn": len(ref) - tp, "fp": len(det) - tp, "confusion": cm}
+    np.add.at(cm, (truth, result.class_id[rows]), 1)
+    return {"tp": tp, "fn": len(ref_sym) - tp, "fp": n_det - tp, "confusion": cm}
 
 
 def add_eval_args(p: argparse.ArgumentParser) -> None:

@@ -9,7 +9,7 @@ import pytest
 from edgecnn.edge import ecg, ecg_io
 from edgecnn.edge.cli import main
 from edgecnn.edge.errors import InputDataError
-from edgecnn.edge.eval_ecg import class_metrics, match_beats
+from edgecnn.edge.eval_ecg import class_metrics, match_beats, matched_beats, score_record
 from edgecnn.edge.interpreter import load_model
 from edgecnn.edge.signal import RR_FEATURES, RRConfig
 from edgecnn.train.data.synthetic_ecg import SyntheticConfig, synth_record, write_wfdb
@@ -210,6 +210,20 @@ class TestMetrics:
     ])
     def test_match(self, ref, det, tol, expect):
         assert match_beats(np.array(ref), np.array(det), tol)[0].tolist() == expect
+
+    def test_matched_beats_and_score(self):
+        ann = np.array([100, 200, 300, 350, 380, 500, 600])
+        sym = np.array(["N", "V", "[", "N", "]", "?", "A"])  # N at 350 inside VF; "?" has no AAMI class
+        det = np.array([102, 205, 352, 498, 700])
+        probs = np.eye(5, dtype=np.float32)[[0, 2, 1, 0, 1]]
+        res = ecg.BeatResult.from_probs(det, 100.0, probs, ecg_io.AAMI_CLASSES)
+        truth, rows = matched_beats(res, ann, sym, 1000, 100.0)
+        assert truth.tolist() == [0, 2] and rows.tolist() == [0, 1]
+        s = score_record(res, ann, sym, 1000, 100.0)
+        assert (s["tp"], s["fn"], s["fp"]) == (3, 1, 1)
+        assert s["confusion"][0, 0] == 1 and s["confusion"][2, 2] == 1 and s["confusion"].sum() == 2
+        empty = score_record(ecg.BeatResult.empty(), ann, sym, 1000, 100.0)
+        assert (empty["tp"], empty["fn"], empty["fp"], empty["confusion"].sum()) == (0, 4, 0, 0)
 
     def test_class_metrics(self):
         cm = np.zeros((5, 5), int)
