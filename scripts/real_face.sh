@@ -11,6 +11,9 @@
 # with this same recipe (e.g. scripts/gpu_face_sweep.py under another Keras backend);
 # TRAIN_ARGS adds recipe flags (e.g. "--head gap"), CACHE names the face-crop cache folder,
 # REUSE_MODEL=1 converts and evaluates an existing OUT/model.keras without training.
+# Training ends with QAT_EPOCHS (default 5) epochs of quantization-aware fine-tuning (train/qat.py);
+# QAT_ONLY=1 skips training and runs only that on the trained OUT/model.keras (kept as
+# OUT/model_before_qat.keras), then converts and evaluates.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA=${1:?usage: scripts/real_face.sh DATA (e.g. ../shared/data)}
@@ -25,14 +28,20 @@ CACHE=${CACHE:-$OUT/cache}
 # shellcheck disable=SC2206
 COMMON=(--data "$LFW" --extra-data "$ATT" --out "$OUT" --cache "$CACHE" --weights "$WEIGHTS"
         --seed 0 --workers 2 ${TRAIN_ARGS:-})
-if [ -n "${REUSE_MODEL:-}" ] && [ -f "$OUT/model.keras" ]; then
+QAT=(--qat-epochs "${QAT_EPOCHS:-5}")
+if [ -n "${QAT_ONLY:-}" ]; then
+  echo "== face: QAT on the trained $OUT/model.keras" >&2
+  [ -f "$OUT/model_before_qat.keras" ] || { cp "$OUT/model.keras" "$OUT/model_before_qat.keras"
+                                            cp "$OUT/model.keras.json" "$OUT/model_before_qat.keras.json"; }
+  nice -n 10 $EDGECNN train face "${COMMON[@]}" --qat-from "$OUT/model_before_qat.keras" "${QAT[@]}"
+elif [ -n "${REUSE_MODEL:-}" ] && [ -f "$OUT/model.keras" ]; then
   echo "== face: using the trained $OUT/model.keras (REUSE_MODEL set)" >&2
 elif [ -n "${INIT_WEIGHTS:-}" ]; then
   echo "== face: model from $INIT_WEIGHTS (no training), tau on validation people" >&2
   $EDGECNN train face "${COMMON[@]}" --init-weights "$INIT_WEIGHTS" --finalize-only
 else
   echo "== face: train on LFW + AT&T (people-disjoint split; ${EPOCHS:-40} epochs, hours on 2 cores)" >&2
-  nice -n 10 $EDGECNN train face "${COMMON[@]}" --epochs "${EPOCHS:-40}" --lr "${LR:-2e-3}"
+  nice -n 10 $EDGECNN train face "${COMMON[@]}" --epochs "${EPOCHS:-40}" --lr "${LR:-2e-3}" "${QAT[@]}"
 fi
 echo "== face: convert to int8" >&2
 $EDGECNN convert "$OUT/model.keras" --task face --calib "$LFW" --out "$OUT/model_int8.tflite" \
