@@ -3,23 +3,34 @@
 #   scripts/real_detect.sh DATA [SETS...]      (DATA = ../shared/data; SETS default: all three)
 # Each set: train (MobileNet alpha 0.25 ImageNet backbone, 320x320, own seeded 80/20 split), convert to
 # int8 (calibration on the set), evaluate float and int8 on the validation split with the same edge/ code.
-# Environment: EPOCHS (default 80), PY (default .venv/bin/python), SKIP_TRAIN=1 (convert + evaluate the
-# models already in runs/detect/<set>/). runs/detect/summary.json covers every set evaluated so far.
+# Training ends with QAT_EPOCHS (default 12) epochs of quantization-aware fine-tuning (train/qat.py), so
+# the int8 model keeps the float model's mAP.
+# Environment: EPOCHS (default 80), QAT_EPOCHS (default 12), PY (default .venv/bin/python), SKIP_TRAIN=1
+# (convert + evaluate the models already in runs/detect/<set>/), QAT_ONLY=1 (no training: QAT on the
+# trained runs/detect/<set>/model.keras, kept as model_before_qat.keras, then convert + evaluate).
+# runs/detect/summary.json covers every set evaluated so far.
 set -euo pipefail
 DATA=${1:?usage: scripts/real_detect.sh DATA [SETS...]}
 shift || true
 SETS=${*:-raccoon kangaroo pennfudan}
 EPOCHS=${EPOCHS:-80}
+QAT_EPOCHS=${QAT_EPOCHS:-12}
 PY=${PY:-.venv/bin/python}
 WEIGHTS="$DATA/weights/mobilenet_2_5_224_tf_no_top.weights.h5"
 OUT=runs/detect
 mkdir -p "$OUT"
 for s in $SETS; do
   d="$OUT/$s"
-  if [ "${SKIP_TRAIN:-0}" != 1 ]; then
-  echo "== $s: train" >&2
-  $PY -m edgecnn.edge.cli train detect --data "$DATA/det/$s" --out "$d" --epochs "$EPOCHS" --img-size 320 \
-      --backbone mobilenet --alpha 0.25 --weights "$WEIGHTS" --val-every 10 --quiet
+  if [ -n "${QAT_ONLY:-}" ]; then
+    echo "== $s: QAT on the trained model" >&2
+    [ -f "$d/model_before_qat.keras" ] || { cp "$d/model.keras" "$d/model_before_qat.keras"
+                                            cp "$d/model.keras.json" "$d/model_before_qat.keras.json"; }
+    $PY -m edgecnn.edge.cli train detect --data "$DATA/det/$s" --out "$d" --qat-from "$d/model_before_qat.keras" \
+        --qat-epochs "$QAT_EPOCHS" --cache "$d/cache"
+  elif [ "${SKIP_TRAIN:-0}" != 1 ]; then
+    echo "== $s: train" >&2
+    $PY -m edgecnn.edge.cli train detect --data "$DATA/det/$s" --out "$d" --epochs "$EPOCHS" --img-size 320 \
+        --backbone mobilenet --alpha 0.25 --weights "$WEIGHTS" --val-every 10 --quiet --qat-epochs "$QAT_EPOCHS"
   fi
   echo "== $s: convert" >&2
   $PY -m edgecnn.edge.cli convert "$d/model.keras" --task detect --calib "$DATA/det/$s" --out "$d/model_int8.tflite" --json \

@@ -287,6 +287,13 @@ def add_train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--precise-bn", action="store_true",
                    help="after training, re-estimate BatchNorm statistics on un-augmented images "
                         "(helps short from-scratch runs; fine-tuned backbones do not need it)")
+    p.add_argument("--qat-epochs", type=int, default=0,
+                   help="after training, N epochs of quantization-aware fine-tuning (int8 weight grid, "
+                        "ReLU6 output grid; train/qat.py): int8 then matches float (default 0 = off)")
+    p.add_argument("--qat-lr", type=float, default=1e-4, help="QAT learning rate (default 1e-4)")
+    p.add_argument("--qat-from", default=None, metavar="MODEL",
+                   help="skip training: fine-tune this trained .keras model with QAT (same --data, --seed, "
+                        "--val-split as its training) and write it to --out")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -301,9 +308,17 @@ def run_train(args) -> int:
 
     from .augment import AugmentConfig
     from .fit import FitConfig, fit, set_seed
-    from .keras_model import save_model
+    from .keras_model import load_keras
+    from .qat import QATConfig
 
-    cfg = _config_from_args(args)
+    qat = QATConfig(epochs=args.qat_epochs, lr=args.qat_lr)
+    if args.qat_from:
+        if not qat.epochs:
+            raise ValueError("--qat-from needs --qat-epochs N (N > 0)")
+        model, meta = load_keras(args.qat_from, "detect")
+        cfg = DetectorConfig(**meta["params"]["config"])
+    else:
+        cfg = _config_from_args(args)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     set_seed(args.seed)
@@ -315,9 +330,14 @@ def run_train(args) -> int:
     tr_idx, va_idx = D.split(len(samples), args.val_split, args.seed)
     D.write_split(out / "split.json", samples, tr_idx, va_idx)
     train, val = samples.subset(tr_idx), samples.subset(va_idx)
+    labels = samples.labels
+    if args.qat_from:
+        if list(labels) != list(meta["labels"]):
+            raise ValueError(f"--qat-from {args.qat_from}: the model's classes {meta['labels']} differ from "
+                             f"--data's {list(labels)}")
+        return _qat_only(model, meta, cfg, train, val, qat, out, args)
     anchors = kmeans_anchors(_letterboxed_wh(train, cfg.img_size), cfg.anchors_per_scale * cfg.scales, args.seed)
     heads = head_specs(cfg, anchors)
-    labels = samples.labels
     provenance = {"created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
                   "data": str(args.data), "format": ann.format if ann else "synthetic",
                   "train_images": len(train), "val_images": len(val), "split": "split.json",
@@ -344,8 +364,42 @@ def run_train(args) -> int:
     model, _ = fit(build, seq, fcfg, val_metrics=metrics)
     if args.precise_bn:
         recalibrate_batchnorm(model, letterboxed_batches(train, cfg.img_size, bs))
+    if qat.epochs:
+        meta["evaluation"] = {"float_val_before_qat": validation_map(model, meta, val) if len(val) else {}}
+        _finetune_qat(model, meta, cfg, train, qat, args.seed)
+    return _save(model, meta, val, out)
+
+
+def _qat_only(model, meta, cfg: DetectorConfig, train, val, qat, out: Path, args) -> int:
+    """``--qat-from``: QAT on a trained model, provenance extended, written to ``out``."""
+    meta = dict(meta)
+    meta["provenance"] = {**meta.get("provenance", {}), "qat_command": " ".join(sys.argv),
+                          "qat_from": str(args.qat_from)}
+    meta["evaluation"] = {"float_val_before_qat": validation_map(model, meta, val) if len(val) else {}}
+    _finetune_qat(model, meta, cfg, train, qat, args.seed)
+    return _save(model, meta, val, out)
+
+
+def _finetune_qat(model, meta, cfg: DetectorConfig, train, qat, seed: int) -> None:
+    """Quantization-aware fine-tuning with the training loss and augmentation (train/qat.py)."""
+    from . import qat as Q
+    from .augment import AugmentConfig
+
+    heads = meta["params"]["heads"]
+    labels = meta["labels"]
+    bs = 16
+    seq = D.make_sequence(train, heads, len(labels), (cfg.img_size, cfg.img_size), bs, AugmentConfig(), seed + 1,
+                          steps=max(1, int(np.ceil(len(train) / bs))))
+    losses = losses_for(heads, len(labels), cfg.img_size, cfg.ignore_thresh, cfg.obj_gain, cfg.cls_gain)
+    hist = Q.finetune(model, seq, lambda y, out: sum(losses[k](y[k], out[k]) for k in out), qat)
+    meta["provenance"] = {**meta.get("provenance", {}), "qat": {**asdict(qat), "loss": [round(v, 5) for v in hist]}}
+
+
+def _save(model, meta, val, out: Path) -> int:
+    from .keras_model import save_model
+
     final = validation_map(model, meta, val) if len(val) else {}
-    meta["evaluation"] = {"float_val": final}
+    meta["evaluation"] = {**meta.get("evaluation", {}), "float_val": final}
     save_model(model, out / "model.keras", meta)
     print(f"wrote {out / 'model.keras'}" + (f" (val mAP@0.5 {final['val_map50']:.3f}, "
                                             f"mAP@[.5:.95] {final['val_map50_95']:.3f})" if final else ""),

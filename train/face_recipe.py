@@ -87,6 +87,11 @@ def add_train_args(parser: argparse.ArgumentParser) -> None:
     a("--init-weights", default=None, help="start from these embedder weights (.weights.h5)")
     a("--finalize-only", action="store_true",
       help="no training: load --init-weights (e.g. trained under another Keras backend), fit tau, save")
+    a("--qat-epochs", type=int, default=0,
+      help="after training, N epochs of quantization-aware fine-tuning (train/qat.py; default 0 = off)")
+    a("--qat-lr", type=float, default=1e-4, help="QAT learning rate (default 1e-4)")
+    a("--qat-from", default=None, metavar="MODEL",
+      help="no training: fine-tune this trained model.keras with QAT (same data, split and seed), refit tau, save")
     a("--synthetic-people", type=int, default=60)
     a("--synthetic-images", type=int, default=8)
 
@@ -259,7 +264,8 @@ def face_metadata(rc: RecipeConfig, tau: dict, *, device_finder: str, data: str,
 
 def run_train(args) -> int:
     from edgecnn.train import fit as fitlib
-    from edgecnn.train.keras_model import save_model
+    from edgecnn.train.keras_model import load_keras, save_model
+    from edgecnn.train.qat import QATConfig
 
     rc = recipe_from_args(args)
     out = Path(args.out)
@@ -279,7 +285,13 @@ def run_train(args) -> int:
                            extra={"recipe": _jsonable(asdict(rc))})
     print(f"face: {len(train)} training images of {len(train.names)} people, {len(val)} validation images of "
           f"{len(val.names)} people; P x K = {rc.p} x {rc.k}, {len(batches)} steps/epoch", file=sys.stderr)
-    if args.finalize_only:
+    qat = QATConfig(epochs=args.qat_epochs, lr=args.qat_lr)
+    if args.qat_from and not qat.epochs:
+        raise ValueError("--qat-from needs --qat-epochs N (N > 0)")
+    if args.qat_from:
+        model, _ = load_keras(args.qat_from, "face")
+        epochs = 0
+    elif args.finalize_only:
         if not args.init_weights:
             raise ValueError("--finalize-only needs --init-weights PATH")
         model = E.build_embedder(replace(rc.model, weights=None))
@@ -288,11 +300,12 @@ def run_train(args) -> int:
     else:
         model = _train(rc, train, val, batches, cfg, schedule, args)
     emb_model = E.extract_embedder(model)
+    qat_log = finetune_qat(emb_model, train, rc, qat, args.seed) if qat.epochs else None
     tau = choose_threshold(emb_model, val, rc.face, args.seed, args.flip_tta)
     provenance = {"created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
                   "data": str(args.data), "extra_data": list(args.extra_data), "command": " ".join(sys.argv),
                   "config": _jsonable(asdict(rc)), "seed": args.seed, "epochs": epochs,
-                  "init_weights": args.init_weights,
+                  "init_weights": args.init_weights, "qat_from": args.qat_from, "qat": qat_log,
                   "train_people": len(train.names), "train_images": len(train)}
     meta = face_metadata(rc, tau, device_finder=args.device_finder, data=str(args.data), provenance=provenance,
                          flip_tta=args.flip_tta)
@@ -300,6 +313,16 @@ def run_train(args) -> int:
     print(f"wrote {out / 'model.keras'}: validation pair accuracy {tau['validation']['pair_accuracy']:.4f}, "
           f"AUC {tau['validation']['auc']:.4f}, tau {tau['threshold']:.4f}", file=sys.stderr)
     return 0
+
+
+def finetune_qat(emb_model, train, rc: RecipeConfig, qat, seed: int) -> dict:
+    """Quantization-aware fine-tuning of the embedder with the triplet loss (train/qat.py)."""
+    from edgecnn.train import qat as Q
+
+    batches = FaceBatches(train, replace(rc, aux_weight=0.0), seed + 1)
+    triplet = E.TripletLoss(rc.margin, rc.mining)
+    hist = Q.finetune(emb_model, batches, lambda y, out: triplet(y[E.OUTPUT_NAME], out[E.OUTPUT_NAME]), qat)
+    return {**asdict(qat), "loss": [round(v, 5) for v in hist]}
 
 
 def _train(rc, train, val, batches, cfg, schedule, args):

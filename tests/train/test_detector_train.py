@@ -104,3 +104,27 @@ class TestModel:
         after = T.validation_map(model, meta, lb)["val_map50"]
         assert np.isfinite(hist["loss"][-1])
         assert after > before + 0.01 and after > 3 * before, (before, after)
+
+
+class TestQAT:
+    def test_qat_from_a_trained_model(self, tmp_path):
+        """`train detect --qat-from`: kernels end on the int8 grid, provenance records the QAT, bad use is refused."""
+        import json
+
+        from edgecnn.edge.cli import main
+        from edgecnn.train import qat as Q
+        from edgecnn.train.keras_model import load_keras
+
+        common = ["--data", "builtin:synthetic", "--synthetic-images", "24", "--img-size", str(IMG),
+                  "--batch-size", "8", "--quiet", "--no-resume"]
+        base, tuned = tmp_path / "base", tmp_path / "qat"
+        assert main(["train", "detect", *common, "--out", str(base), "--backbone", "tiny", "--width", "32",
+                     "--epochs", "1", "--steps", "2", "--val-every", "1"]) == 0
+        assert main(["train", "detect", *common, "--out", str(tuned), "--qat-from", str(base / "model.keras"),
+                     "--qat-epochs", "1"]) == 0
+        model, meta = load_keras(tuned / "model.keras", "detect")
+        assert Q.grid_error(model) < 1e-3
+        assert meta["provenance"]["qat"]["epochs"] == 1 and len(meta["provenance"]["qat"]["loss"]) == 1
+        assert meta["params"]["heads"] == json.loads((base / "model.keras.json").read_text())["params"]["heads"]
+        assert "float_val_before_qat" in meta["evaluation"]
+        assert main(["train", "detect", *common, "--out", str(tuned), "--qat-from", str(base / "model.keras")]) == 2
