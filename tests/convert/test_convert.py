@@ -139,3 +139,14 @@ class TestPortabilityWarnings:
         from edgecnn.edge.metadata import read_metadata
 
         assert read_metadata(fixtures_dir / "generic_int8.tflite")["quantization"].get("warnings", []) == []
+
+
+def test_edgetpu_opcode_names_match_the_tflite_schema():
+    """edge/edgetpu.py names builtin opcodes without TensorFlow; they must be the schema's names."""
+    from tensorflow.lite.python import schema_py_generated as schema
+
+    from edgecnn.edge.edgetpu import BUILTIN_NAMES
+
+    official = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
+    wrong = {code: (name, official.get(code)) for code, name in BUILTIN_NAMES.items() if official.get(code) != name}
+    assert not wrong, f"opcode: (ours, schema) {wrong}"
