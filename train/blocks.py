@@ -72,3 +72,25 @@ def _act(x, act: str | None, name: str | None):
 
 
 __all__ = ["conv_bn_act", "pointwise", "depthwise_separable", "inverted_residual", "residual_block", "keras"]
+
+
+@keras.saving.register_keras_serializable(package="edgecnn")
+class Clamp(layers.Layer):
+    """``clip(x, -limit, limit)`` (MINIMUM + MAXIMUM in TFLite, int8 builtins the Edge TPU maps).
+
+    On raw detection heads it bounds the int8 output range: background objectness logits reach
+    -20 and more, and a range of [-22, 7] quantizes every logit in steps of 0.11, which alone
+    costs mAP (docs/detect.md); beyond +-8 a sigmoid is saturated anyway.
+    """
+
+    def __init__(self, limit: float = 8.0, **kwargs):
+        super().__init__(**kwargs)
+        if not limit > 0:
+            raise ValueError(f"Clamp limit must be > 0, got {limit}")
+        self.limit = float(limit)
+
+    def call(self, x):
+        return keras.ops.clip(x, -self.limit, self.limit)
+
+    def get_config(self):
+        return {**super().get_config(), "limit": self.limit}

@@ -20,6 +20,7 @@ from edgecnn.edge import boxes as B
 from edgecnn.edge.errors import EdgeError
 
 from . import detect_data as D
+from .blocks import Clamp  # registered for load_keras: saved detectors hold Clamp layers
 
 BACKBONES = ("tiny", "mobilenet", "mobilenet_v2")
 WEIGHTS_HINT = ("ImageNet weights cannot be downloaded here; pass --weights PATH to a local .weights.h5 "
@@ -38,6 +39,7 @@ class DetectorConfig:
     anchors_per_scale: int = 3
     width: int = 96                # head channels
     ignore_thresh: float = 0.5
+    head_clip: float = 8.0         # raw head outputs clamped to +-head_clip (0: off); bounds the int8 output step
     obj_gain: float = 1.0          # multipliers on the YOLOv5-style loss weights
     cls_gain: float = 1.0
 
@@ -48,6 +50,8 @@ class DetectorConfig:
             raise ValueError(f"scales: expected 1 or 2, got {self.scales}")
         if self.img_size % 32:
             raise ValueError(f"img_size: expected a multiple of 32, got {self.img_size}")
+        if self.head_clip < 0:
+            raise ValueError(f"head_clip: expected >= 0 (0 = off), got {self.head_clip}")
 
 
 # --------------------------------------------------------------------------- anchors
@@ -141,6 +145,8 @@ def build_model(cfg: DetectorConfig, heads: list[dict], num_classes: int):
         p4 = layers.Concatenate(name="neck4_cat")([up, c4])
     p4 = depthwise_separable(p4, w, name="neck4")
     outputs["p4"] = layers.Conv2D(depth, 1, name="p4")(p4)
+    if cfg.head_clip:
+        outputs = {k: Clamp(cfg.head_clip, name=f"{k}_clamp")(v) for k, v in outputs.items()}
     model = keras.Model({"image": inp}, {h["name"]: outputs[h["name"]] for h in heads}, name="yolo_detector")
     _init_bias(model, heads, num_classes, cfg.img_size)
     return model
@@ -278,6 +284,9 @@ def add_train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--width", type=int, default=d.width, help="head channels")
     p.add_argument("--obj-gain", type=float, default=d.obj_gain, help="multiplier on the objectness loss weight")
     p.add_argument("--cls-gain", type=float, default=d.cls_gain, help="multiplier on the classification loss weight")
+    p.add_argument("--head-clip", type=float, default=d.head_clip,
+                   help=f"clamp the raw head outputs to +-N (default {d.head_clip:g}; 0 = off): a bounded range "
+                        "gives the int8 outputs a finer step")
     p.add_argument("--val-split", type=float, default=0.2, help="validation fraction (seeded split)")
     p.add_argument("--val-every", type=int, default=5, help="validation mAP every N epochs")
     p.add_argument("--steps", type=int, default=None, help="batches per epoch (default: one pass)")
@@ -300,7 +309,7 @@ def add_train_args(p: argparse.ArgumentParser) -> None:
 def _config_from_args(args) -> DetectorConfig:
     return DetectorConfig(img_size=args.img_size, backbone=args.backbone, alpha=args.alpha, weights=args.weights,
                           freeze=args.freeze, scales=args.scales, anchors_per_scale=args.anchors_per_scale,
-                          width=args.width, obj_gain=args.obj_gain, cls_gain=args.cls_gain)
+                          width=args.width, obj_gain=args.obj_gain, cls_gain=args.cls_gain, head_clip=args.head_clip)
 
 
 def run_train(args) -> int:
@@ -316,7 +325,8 @@ def run_train(args) -> int:
         if not qat.epochs:
             raise ValueError("--qat-from needs --qat-epochs N (N > 0)")
         model, meta = load_keras(args.qat_from, "detect")
-        cfg = DetectorConfig(**meta["params"]["config"])
+        cfg = DetectorConfig(**{**meta["params"]["config"], "head_clip": args.head_clip})
+        model = _rebuild(model, cfg, meta)
     else:
         cfg = _config_from_args(args)
     out = Path(args.out)
@@ -370,9 +380,22 @@ def run_train(args) -> int:
     return _save(model, meta, val, out)
 
 
+def _rebuild(model, cfg: DetectorConfig, meta: dict):
+    """``model``'s weights in this code's architecture for ``cfg`` (e.g. with the head clamp added)."""
+    from dataclasses import replace
+
+    new = build_model(replace(cfg, weights="none"), meta["params"]["heads"], len(meta["labels"]))
+    old_w = model.get_weights()
+    if [w.shape for w in old_w] != [w.shape for w in new.get_weights()]:
+        raise ValueError(f"--qat-from: the model's weights do not fit the detector built from its config {asdict(cfg)}")
+    new.set_weights(old_w)
+    return new
+
+
 def _qat_only(model, meta, cfg: DetectorConfig, train, val, qat, out: Path, args) -> int:
     """``--qat-from``: QAT on a trained model, provenance extended, written to ``out``."""
     meta = dict(meta)
+    meta["params"] = {**meta["params"], "config": asdict(cfg)}
     meta["provenance"] = {**meta.get("provenance", {}), "qat_command": " ".join(sys.argv),
                           "qat_from": str(args.qat_from)}
     meta["evaluation"] = {"float_val_before_qat": validation_map(model, meta, val) if len(val) else {}}

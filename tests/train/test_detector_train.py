@@ -71,6 +71,29 @@ class TestModel:
         out = model({"image": np.zeros((1, IMG, IMG, 3), np.float32)})
         assert {k: tuple(v.shape) for k, v in out.items()} == {"p4": (1, 6, 6, 24), "p5": (1, 3, 3, 24)}
 
+    def test_head_clip_bounds_the_raw_outputs(self, tmp_path):
+        import keras
+
+        from edgecnn.train.blocks import Clamp
+
+        samples = D.synthetic_samples(8, 0, size=(96, 128))
+        for clip, n_clamps in ((0.5, 2), (0.0, 0)):
+            cfg = T.DetectorConfig(img_size=IMG, backbone="tiny", width=32, head_clip=clip)
+            heads = T.head_specs(cfg, T.kmeans_anchors(T._letterboxed_wh(samples, IMG), 6, 0))
+            model = T.build_model(cfg, heads, 3)
+            assert sum(isinstance(layer, Clamp) for layer in model.layers) == n_clamps
+        x = np.random.default_rng(0).normal(0, 50, (2, IMG, IMG, 3)).astype(np.float32)
+        out = model({"image": x})
+        assert max(float(np.abs(v).max()) for v in out.values()) > 0.5  # unclamped
+        cfg = T.DetectorConfig(img_size=IMG, backbone="tiny", width=32, head_clip=0.5)
+        model = T.build_model(cfg, heads, 3)
+        model.save(tmp_path / "m.keras")
+        again = keras.models.load_model(tmp_path / "m.keras", compile=False)
+        for m in (model, again):
+            assert max(float(np.abs(v).max()) for v in m({"image": x}).values()) <= 0.5
+        with pytest.raises(ValueError, match="head_clip"):
+            T.DetectorConfig(head_clip=-1)
+
     def test_imagenet_without_network_is_a_clear_error(self, monkeypatch):
         import keras
 
@@ -127,4 +150,12 @@ class TestQAT:
         assert meta["provenance"]["qat"]["epochs"] == 1 and len(meta["provenance"]["qat"]["loss"]) == 1
         assert meta["params"]["heads"] == json.loads((base / "model.keras.json").read_text())["params"]["heads"]
         assert "float_val_before_qat" in meta["evaluation"]
+        assert meta["params"]["config"]["head_clip"] == 8.0
+        import subprocess
+        import sys
+
+        load = ("from edgecnn.train.keras_model import load_keras; "
+                f"m, _ = load_keras({str(tuned / 'model.keras')!r}, 'detect'); print(m.layers[-1].name)")
+        done = subprocess.run([sys.executable, "-c", load], capture_output=True, text=True)  # a fresh process
+        assert done.returncode == 0, done.stderr[-2000:]
         assert main(["train", "detect", *common, "--out", str(tuned), "--qat-from", str(base / "model.keras")]) == 2
