@@ -41,6 +41,9 @@ for s in $SETS; do
         --report "$d/report_${m%%.*}" > "$d/eval_${m%%.*}.json"
     $PY -m edgecnn.edge.cli eval "$d/$m" --data "$DATA/det/$s" --json > "$d/evalall_${m%%.*}.json"
   done
+  echo "== $s: int8 - float on the validation split, paired bootstrap" >&2
+  $PY scripts/detect_gap.py "$d/model.keras" "$d/model_int8.tflite" --data "$DATA/det/$s" --split "$d/split.json" \
+      --json > "$d/gap.json"
 done
 $PY - "$OUT" <<'PY'
 import json, sys, os
@@ -51,7 +54,9 @@ for s in sets:
     f = json.load(open(f"{out}/{s}/eval_model.json")); q = json.load(open(f"{out}/{s}/eval_model_int8.json"))
     fa = json.load(open(f"{out}/{s}/evalall_model.json")); qa = json.load(open(f"{out}/{s}/evalall_model_int8.json"))
     size = os.path.getsize(f"{out}/{s}/model_int8.tflite")
+    gap = json.load(open(f"{out}/{s}/gap.json")) if os.path.exists(f"{out}/{s}/gap.json") else {}
     rows.append({"set": s, "val_images": f["images"], "float_map50": f["map50"], "int8_map50": q["map50"],
+                 "int8_minus_float_ci95": gap.get("ci95"), "int8_reproduces_float": gap.get("agreement_at_0.25"),
                  "float_map50_95": f["map50_95"], "int8_map50_95": q["map50_95"], "int8_bytes": size,
                  "all_images": fa["images"], "all_float_map50": fa["map50"], "all_int8_map50": qa["map50"],
                  "all_float_map50_95": fa["map50_95"], "all_int8_map50_95": qa["map50_95"]})
@@ -59,5 +64,7 @@ json.dump(rows, open(f"{out}/summary.json", "w"), indent=1)
 for r in rows:
     print(f"{r['set']:10s} val={r['val_images']:3d}  mAP50 float {r['float_map50']:.3f} int8 {r['int8_map50']:.3f}  "
           f"mAP50-95 float {r['float_map50_95']:.3f} int8 {r['int8_map50_95']:.3f}  int8 {r['int8_bytes']/1024:.0f} KiB  "
-          f"| all {r['all_images']} images (train+val): mAP50 float {r['all_float_map50']:.3f} int8 {r['all_int8_map50']:.3f}")
+          f"| all {r['all_images']} images (train+val): mAP50 float {r['all_float_map50']:.3f} int8 {r['all_int8_map50']:.3f}"
+          + (f" | int8-float 95% CI {100 * r['int8_minus_float_ci95'][0]:+.1f}..{100 * r['int8_minus_float_ci95'][1]:+.1f}"
+             if r["int8_minus_float_ci95"] else ""))
 PY

@@ -116,6 +116,6 @@ def test_real_model_parity_on_held_out_people(shared_data):
     int8_e = Embedder.from_model(load_model(int8), finder="center", flip_tta=False)
     crops = np.stack([face_from_file(p, keras_e.config).pixels for p in ids.paths[:300]])
     cos, same_nn = cosines_and_neighbours(keras_e.embed_faces(crops), int8_e.embed_faces(crops))
-    # measured on the shipped recipe (docs/face.md): mean 0.992, median 0.993, min 0.945
-    assert cos.mean() >= 0.99 and np.percentile(cos, 5) >= 0.97, (cos.mean(), np.percentile(cos, 5))
+    # measured on the recipe with QAT (docs/face.md): mean 0.997, 99.5 % of faces >= 0.99, min 0.980
+    assert cos.mean() >= 0.99 and np.percentile(cos, 5) >= 0.985, (cos.mean(), np.percentile(cos, 5))
     assert same_nn.mean() >= 0.9, same_nn.mean()
