@@ -10,10 +10,12 @@
 # 3. SHIP=1 writes the int8 model to edge/models/ecg_mitdb_int8.tflite (builtin:ecg) through
 #    scripts/ecg_ship.py (adds the DS1 float/int8 evaluations, the pooled CV of runs/ecg/cv_summary.json
 #    when there is one, and the command to the metadata).
-# Environment: FOLDS (4), EPOCHS (8), PY (.venv/bin/python), SKIP_CV=1, SHIP=1.
+# Environment: FOLDS (4), EPOCHS (8), PY (.venv/bin/python), SKIP_CV=1, SHIP=1, OUT (runs/ecg),
+# ECG_ARGS (extra `edgecnn train ecg` flags, e.g. "--premature 0.05"), CV_ONLY=1 (stop after the CV).
 # Recipe (docs/ecg.md): class weights (n_max/n_c)^0.5 with F capped at 1 and Q at 0, 30 % of the N
 # beats drawn anew each epoch, ectopic beats twice, beat augmentation (amplitude, baseline, noise,
-# time stretch), cosine learning-rate decay to 0 over 8 epochs, the 8 RR features.
+# time stretch), cosine learning-rate decay to 0 over 8 epochs, the 8 RR features, 10 % of the N beats of
+# each batch made premature in their RR features and labelled S (--premature 0.1).
 set -euo pipefail
 DATA=${1:?usage: scripts/real_ecg.sh DATA}
 MITDB="$DATA/mitdb"
@@ -21,10 +23,10 @@ FOLDS=${FOLDS:-4}
 EPOCHS=${EPOCHS:-8}
 PY=${PY:-.venv/bin/python}
 E="$PY -m edgecnn.edge.cli"
-OUT=runs/ecg
+OUT=${OUT:-runs/ecg}
 RECIPE=(--records DS1 --epochs "$EPOCHS" --batch-size 256 --lr 3e-3 --lr-schedule cosine --weight-power 0.5
         --max-weight F=1 Q=0 --n-keep 0.3 --ectopic-copies 1 --augment-amp 0.1 --augment-shift 0.1
-        --augment-noise 0.05 --augment-stretch 0.08 --seed 0 --no-resume)
+        --augment-noise 0.05 --augment-stretch 0.08 --premature 0.1 --seed 0 --no-resume ${ECG_ARGS:-})
 mkdir -p "$OUT"
 
 held_out() {  # validation records written by `edgecnn train` into the sidecar metadata
@@ -47,6 +49,7 @@ if [ -z "${SKIP_CV:-}" ]; then
   $PY scripts/ecg_pool_folds.py "$OUT" "$FOLDS" > "$OUT/cv_summary.md"
   cat "$OUT/cv_summary.md"
 fi
+if [ -n "${CV_ONLY:-}" ]; then exit 0; fi
 
 d="$OUT/full"
 echo "== ecg: train on all of DS1" >&2

@@ -169,7 +169,10 @@ class SamplingConfig:
     (balanced sampling); ``ectopic_copies``: extra copies of every S/V/F/Q beat. Augmentation
     of the beat channel (the template channel is left as is, as on the device): amplitude
     ``x (1 + amp * z)``, baseline shift ``shift * z``, noise std ``noise``, time stretch around R
-    by a factor uniform in ``1 +- stretch`` (all relative to the template's std)."""
+    by a factor uniform in ``1 +- stretch`` (all relative to the template's std). ``premature``:
+    share of the N beats in each batch turned into S examples by making them premature in their RR
+    features (see :func:`make_premature`); ``irregular``: share of the other N beats given an
+    irregularly irregular context and kept N (see :func:`make_irregular`)."""
 
     n_keep: float = 0.3
     ectopic_copies: int = 1
@@ -177,12 +180,65 @@ class SamplingConfig:
     shift: float = 0.1
     noise: float = 0.05
     stretch: float = 0.08
+    premature: float = 0.1
+    irregular: float = 0.0
 
     def __post_init__(self):
         if not 0.0 < self.n_keep <= 1.0:
             raise ValueError(f"n_keep must be in (0, 1], got {self.n_keep}")
         if self.ectopic_copies < 0 or min(self.amp, self.shift, self.noise, self.stretch) < 0:
             raise ValueError(f"ectopic_copies and augmentation sizes must be >= 0, got {self}")
+        if not (0.0 <= self.premature < 1.0 and 0.0 <= self.irregular < 1.0):
+            raise ValueError(f"premature and irregular must be in [0, 1), got {self.premature}, {self.irregular}")
+
+
+PREMATURE_PRE = (0.55, 0.85)   # pre-RR x this: how early a made-up S beat comes (S beats of MIT-BIH: ~0.5-0.85)
+PREMATURE_POST = (1.0, 1.35)   # post-RR x this: the (non-compensatory) pause after it
+PREMATURE_NEEDS = ("pre_rr", "post_rr", "local_rr", "long_rr")
+
+
+IRREGULAR_RR = (0.55, 1.45)     # pre- and post-RR / local mean of an N beat in atrial fibrillation
+IRREGULARITY = (0.12, 0.40)     # mean |RR step| / local mean there (sinus rhythm: ~0.02-0.06)
+
+
+def make_irregular(rr: np.ndarray, cfg: RRConfig, rng: np.random.Generator) -> np.ndarray:
+    """Raw RR feature rows of N beats put in atrial fibrillation: pre- and post-RR drawn around the
+    local mean, a high ``irregularity``; an early beat there is no sign of an S beat."""
+    col = {n: i for i, n in enumerate(cfg.names)}
+    missing = [n for n in (*PREMATURE_NEEDS, "irregularity") if n not in col]
+    if missing:
+        raise ValueError(f"irregular-rhythm augmentation needs the RR columns {[*PREMATURE_NEEDS, 'irregularity']}; "
+                         f"missing {missing}")
+    out = np.array(rr, np.float64, copy=True)
+    n = len(out)
+    local = out[:, col["local_rr"]]
+    ctx = {"pre": np.clip(local * rng.uniform(*IRREGULAR_RR, n), cfg.rr_min, cfg.rr_max),
+           "post": np.clip(local * rng.uniform(*IRREGULAR_RR, n), cfg.rr_min, cfg.rr_max),
+           "local": local, "long": out[:, col["long_rr"]], "irregularity": rng.uniform(*IRREGULARITY, n)}
+    for name, i in col.items():
+        out[:, i] = RR_COLUMNS[name](ctx)
+    return out.astype(np.float32)
+
+
+def make_premature(rr: np.ndarray, cfg: RRConfig, rng: np.random.Generator) -> np.ndarray:
+    """Raw RR feature rows (columns ``cfg.names``) of beats moved earlier: pre-RR shortened, post-RR
+    lengthened, every ratio recomputed; the local/long means and irregularity are kept.
+
+    This is how an S beat differs from its patient's N beats in rhythm. The beat shape is the
+    patient's own N shape, which is what an S beat's QRS looks like; the P wave is not changed."""
+    col = {n: i for i, n in enumerate(cfg.names)}
+    missing = [n for n in PREMATURE_NEEDS if n not in col]
+    if missing:
+        raise ValueError(f"premature augmentation needs the RR columns {list(PREMATURE_NEEDS)}; missing {missing}")
+    out = np.array(rr, np.float64, copy=True)
+    n = len(out)
+    ctx = {"pre": np.clip(out[:, col["pre_rr"]] * rng.uniform(*PREMATURE_PRE, n), cfg.rr_min, cfg.rr_max),
+           "post": np.clip(out[:, col["post_rr"]] * rng.uniform(*PREMATURE_POST, n), cfg.rr_min, cfg.rr_max),
+           "local": out[:, col["local_rr"]], "long": out[:, col["long_rr"]]}
+    for name, i in col.items():
+        if name != "irregularity":
+            out[:, i] = RR_COLUMNS[name](ctx)
+    return out.astype(np.float32)
 
 
 def augment_beats(beat: np.ndarray, rng: np.random.Generator, cfg: SamplingConfig, r_index: int) -> np.ndarray:
@@ -220,7 +276,7 @@ def make_sequence(beats: BeatSet, params: ECGParams, weights: np.ndarray, batch:
     import keras
 
     rr = normalize_rr(beats.rr, params.rr_mean, params.rr_std)
-    sw = weights[beats.label].astype(np.float32)
+    sw = weights.astype(np.float32)
     n_ect = int(np.sum(beats.label > 0))
     expected = cfg.n_keep * (len(beats) - n_ect) + n_ect * (1 + cfg.ectopic_copies)
     steps = max(1, int(np.ceil(expected / batch)))
@@ -238,8 +294,22 @@ def make_sequence(beats: BeatSet, params: ECGParams, weights: np.ndarray, batch:
                 idx = epoch_indices(beats.label, cfg, np.random.default_rng([seed, self.epoch]))
                 self._plan = (self.epoch, np.resize(idx, steps * batch))
             idx = self._plan[1][i * batch : (i + 1) * batch]
-            b = augment_beats(beats.beat[idx], np.random.default_rng([seed, self.epoch, i]), cfg, params.window.before)
-            return {"beat": b, "rr": rr[idx]}, {"probs": beats.label[idx]}, sw[idx]
+            rng = np.random.default_rng([seed, self.epoch, i])
+            b = augment_beats(beats.beat[idx], rng, cfg, params.window.before)
+            x_rr, label = rr[idx], beats.label[idx]
+            if cfg.premature or cfg.irregular:
+                u = rng.random(len(idx))
+                turn = np.flatnonzero((label == 0) & (u < cfg.premature))
+                shake = np.flatnonzero((label == 0) & (u >= cfg.premature) & (u < cfg.premature + cfg.irregular))
+                x_rr, label = x_rr.copy(), label.copy()
+                if len(turn):
+                    x_rr[turn] = normalize_rr(make_premature(beats.rr[idx[turn]], params.rr, rng),
+                                              params.rr_mean, params.rr_std)
+                    label[turn] = AAMI_CLASSES.index("S")
+                if len(shake):
+                    x_rr[shake] = normalize_rr(make_irregular(beats.rr[idx[shake]], params.rr, rng),
+                                               params.rr_mean, params.rr_std)
+            return {"beat": b, "rr": x_rr}, {"probs": label}, sw[label]
 
         def on_epoch_end(self):
             self.epoch += 1
@@ -275,6 +345,12 @@ def add_train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--augment-shift", type=float, default=s.shift, help="beat baseline shift std")
     p.add_argument("--augment-noise", type=float, default=s.noise, help="beat noise std (0: off)")
     p.add_argument("--augment-stretch", type=float, default=s.stretch, help="time stretch around R, +- fraction")
+    p.add_argument("--premature", type=float, default=s.premature,
+                   help="share of N beats per batch made premature in their RR features and labelled S "
+                        "(default 0.1; 0 = off)")
+    p.add_argument("--irregular", type=float, default=s.irregular,
+                   help="share of N beats per batch given an atrial-fibrillation RR context and kept N "
+                        "(needs the irregularity RR column; default 0 = off)")
     p.add_argument("--synthetic-records", type=int, default=24, help="records for builtin:synthetic")
     p.add_argument("--width", type=float, default=1.0, help="channel multiplier of the network")
     p.add_argument("--rr-features", nargs="+", default=list(RECIPE_RR_FEATURES), metavar="NAME",
@@ -312,7 +388,7 @@ def run_train(args) -> int:
     params = replace(params, rr_mean=tuple(mean), rr_std=tuple(std))
     weights = cap_weights(class_weights(train.label, args.weight_power), args.max_weight)
     sampling = SamplingConfig(args.n_keep, args.ectopic_copies, args.augment_amp, args.augment_shift,
-                              args.augment_noise, args.augment_stretch)
+                              args.augment_noise, args.augment_stretch, args.premature, args.irregular)
     cfg = ECGModelConfig()
     cfg = replace(cfg, stem=_w(cfg.stem, args.width), filters=tuple(_w(f, args.width) for f in cfg.filters))
     fit_cfg = FitConfig(out_dir=args.out, epochs=epochs, batch_size=batch, lr=lr, seed=args.seed,

@@ -101,7 +101,7 @@ class TestSampling:
         labels = np.array([0] * 500 + [1] * 40 + [2] * 60)
         beats = W.BeatSet(np.zeros((n, 128, 2), np.float32), np.ones((n, 8), np.float32), labels, np.full(n, "r"))
         weights = np.array([1.0, 3.0, 2.0, 1.0, 0.0])
-        seq = E.make_sequence(beats, params, weights, 32, E.SamplingConfig(n_keep=0.2), seed=0)
+        seq = E.make_sequence(beats, params, weights, 32, E.SamplingConfig(n_keep=0.2, premature=0.0), seed=0)
         x, y, sw = seq[0]
         assert x["beat"].shape == (32, 128, 2) and x["rr"].shape == (32, 8) and y["probs"].shape == (32,)
         np.testing.assert_allclose(sw, weights[y["probs"]])
@@ -110,6 +110,55 @@ class TestSampling:
         seq.on_epoch_end()
         second = np.concatenate([seq[i][1]["probs"] for i in range(len(seq))])
         assert not np.array_equal(first, second)
+
+
+    def test_make_premature_recomputes_the_ratios(self):
+        from edgecnn.edge.signal import RRConfig
+
+        cfg = RRConfig()
+        # pre, post, local, long, pre/local, post/local, pre/long, local/long
+        row = np.array([[0.8, 0.8, 0.8, 1.0, 1.0, 1.0, 0.8, 0.8]], np.float32)
+        out = E.make_premature(np.repeat(row, 200, axis=0), cfg, np.random.default_rng(0))
+        pre, post, local, long = out[:, 0], out[:, 1], out[:, 2], out[:, 3]
+        assert np.all((pre >= 0.8 * 0.55 - 1e-6) & (pre <= 0.8 * 0.85 + 1e-6))
+        assert np.all((post >= 0.8 - 1e-6) & (post <= 0.8 * 1.35 + 1e-6))
+        np.testing.assert_allclose(local, 0.8) and np.testing.assert_allclose(long, 1.0)
+        np.testing.assert_allclose(out[:, 4], pre / local, rtol=1e-6)
+        np.testing.assert_allclose(out[:, 5], post / local, rtol=1e-6)
+        np.testing.assert_allclose(out[:, 6], pre / long, rtol=1e-6)
+        np.testing.assert_allclose(out[:, 7], 0.8, rtol=1e-6)
+        with pytest.raises(ValueError, match="post_rr"):
+            E.make_premature(row[:, :1], RRConfig(names=("pre_rr",)), np.random.default_rng(0))
+
+    def test_make_irregular_sets_an_af_context(self):
+        from edgecnn.edge.signal import RR_FEATURES, RRConfig
+
+        cfg = RRConfig(names=(*RR_FEATURES, "irregularity"))
+        row = np.array([[0.8, 0.8, 0.8, 1.0, 1.0, 1.0, 0.8, 0.8, 0.03]], np.float32)
+        out = E.make_irregular(np.repeat(row, 200, axis=0), cfg, np.random.default_rng(0))
+        assert np.all((out[:, 8] >= 0.12) & (out[:, 8] <= 0.40))
+        np.testing.assert_allclose(out[:, 4], out[:, 0] / 0.8, rtol=1e-5)
+        assert out[:, 4].min() < 0.7 and out[:, 4].max() > 1.3 and np.all(out[:, 2] == row[0, 2])
+        with pytest.raises(ValueError, match="irregularity"):
+            E.make_irregular(row[:, :8], RRConfig(), np.random.default_rng(0))
+
+    def test_sequence_turns_some_n_beats_into_premature_s(self):
+        params = ECGParams(rr_mean=(0.0,) * 8, rr_std=(1.0,) * 8)
+        n = 400
+        labels = np.array([0] * 300 + [2] * 100)
+        rr = np.tile(np.array([0.8, 0.8, 0.8, 1.0, 1.0, 1.0, 0.8, 0.8], np.float32), (n, 1))
+        beats = W.BeatSet(np.zeros((n, 128, 2), np.float32), rr, labels, np.full(n, "r"))
+        weights = np.array([1.0, 3.0, 2.0, 1.0, 0.0])
+        seq = E.make_sequence(beats, params, weights, 64, E.SamplingConfig(n_keep=1.0, premature=0.3), seed=0)
+        xs, ys, ws = zip(*(seq[i] for i in range(len(seq))), strict=True)
+        y = np.concatenate([v["probs"] for v in ys])
+        x_rr = np.concatenate([v["rr"] for v in xs])
+        s = y == 1
+        assert 0.15 < s.sum() / (y != 2).sum() < 0.45            # about 30 % of the N beats
+        assert np.all(x_rr[s, 4] < 0.86) and np.all(x_rr[~s, 4] == 1.0)  # made early; the others untouched
+        np.testing.assert_allclose(np.concatenate(ws), weights[y])
+        with pytest.raises(ValueError, match="premature"):
+            E.SamplingConfig(premature=1.0)
 
 
 class TestModel:
