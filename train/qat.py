@@ -27,7 +27,7 @@ from __future__ import annotations
 import contextlib
 import sys
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -121,17 +121,18 @@ def quantize_kernel(w: np.ndarray, scale: np.ndarray, depthwise: bool) -> np.nda
     w = np.asarray(w, np.float32)
     s, axes = _fold(w, scale, depthwise)
     folded = w * s
+    step = _step(folded, axes)
     safe = np.where(s != 0, s, 1.0)
-    return np.where(s != 0, np.round(folded / _step(folded, axes)) * _step(folded, axes) / safe, w).astype(np.float32)
+    return np.where(s != 0, np.round(folded / step) * step / safe, w).astype(np.float32)
 
 
 def grid_error(model) -> float:
     """Largest distance of a folded kernel value from its int8 grid, in grid steps (~0 after ``finetune``)."""
     worst = 0.0
     for t in targets(model):
-        w = _numpy(t.layer.kernel)
-        s, axes = _fold(w, t.fold_scale(), t.depthwise)
-        err = np.abs(quantize_kernel(w, t.fold_scale(), t.depthwise) - w) * np.abs(s) / _step(w * s, axes)
+        w, scale = _numpy(t.layer.kernel), t.fold_scale()
+        s, axes = _fold(w, scale, t.depthwise)
+        err = np.abs(quantize_kernel(w, scale, t.depthwise) - w) * np.abs(s) / _step(w * s, axes)
         worst = max(worst, float(err.max()))
     return worst
 
@@ -140,13 +141,16 @@ def _numpy(v) -> np.ndarray:
     return np.asarray(v.numpy() if hasattr(v, "numpy") else v)
 
 
-def snap(tgts: Iterable[Target]) -> list[np.ndarray]:
-    """Put every kernel on its int8 grid; returns the float kernels it replaced."""
+def snap(tgts: list[Target], scales: list[np.ndarray] | None = None) -> list[np.ndarray]:
+    """Put every kernel on its int8 grid; returns the float kernels it replaced. ``scales``: the
+    targets' ``fold_scale()``, when the caller already has them (they do not change while the
+    BatchNormalization is frozen)."""
+    scales = [t.fold_scale() for t in tgts] if scales is None else scales
     latent = []
-    for t in tgts:
+    for t, scale in zip(tgts, scales, strict=True):
         w = _numpy(t.layer.kernel)
         latent.append(w)
-        t.layer.kernel.assign(quantize_kernel(w, t.fold_scale(), t.depthwise))
+        t.layer.kernel.assign(quantize_kernel(w, scale, t.depthwise))
     return latent
 
 
@@ -215,11 +219,12 @@ def finetune(model, seq, loss_fn: Callable[[Any, Any], Any], cfg: QATConfig, log
     opt = keras.optimizers.Adam(sched, clipnorm=10.0)
     with frozen_batchnorm(model), (fake_quant_relu6(model) if cfg.activations else contextlib.nullcontext()):
         variables = model.trainable_variables
+        scales = [t.fold_scale() for t in tgts]  # BatchNorm is frozen: read its statistics once, not every step
         for epoch in range(cfg.epochs):
             t0, total = time.time(), 0.0
             for i in range(steps):
                 x, y = seq[i]
-                latent = snap(tgts)
+                latent = snap(tgts, scales)
                 with tf.GradientTape() as tape:
                     loss = loss_fn(y, model(x, training=True))
                 grads = tape.gradient(loss, variables)
