@@ -21,6 +21,7 @@ from edgecnn.edge.errors import EdgeError
 
 from . import detect_data as D
 from .blocks import Clamp  # registered for load_keras: saved detectors hold Clamp layers
+from .qat import add_args as qat_args
 
 BACKBONES = ("tiny", "mobilenet", "mobilenet_v2")
 WEIGHTS_HINT = ("ImageNet weights cannot be downloaded here; pass --weights PATH to a local .weights.h5 "
@@ -296,13 +297,7 @@ def add_train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--precise-bn", action="store_true",
                    help="after training, re-estimate BatchNorm statistics on un-augmented images "
                         "(helps short from-scratch runs; fine-tuned backbones do not need it)")
-    p.add_argument("--qat-epochs", type=int, default=0,
-                   help="after training, N epochs of quantization-aware fine-tuning (int8 weight grid, "
-                        "ReLU6 output grid; train/qat.py): int8 then matches float (default 0 = off)")
-    p.add_argument("--qat-lr", type=float, default=1e-4, help="QAT learning rate (default 1e-4)")
-    p.add_argument("--qat-from", default=None, metavar="MODEL",
-                   help="skip training: fine-tune this trained .keras model with QAT (same --data, --seed, "
-                        "--val-split as its training) and write it to --out")
+    qat_args(p.add_argument)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -318,12 +313,10 @@ def run_train(args) -> int:
     from .augment import AugmentConfig
     from .fit import FitConfig, fit, set_seed
     from .keras_model import load_keras
-    from .qat import QATConfig
+    from .qat import config_from_args
 
-    qat = QATConfig(epochs=args.qat_epochs, lr=args.qat_lr)
+    qat = config_from_args(args)
     if args.qat_from:
-        if not qat.epochs:
-            raise ValueError("--qat-from needs --qat-epochs N (N > 0)")
         model, meta = load_keras(args.qat_from, "detect")
         cfg = DetectorConfig(**{**meta["params"]["config"], "head_clip": args.head_clip})
         model = _rebuild(model, cfg, meta)
@@ -374,10 +367,7 @@ def run_train(args) -> int:
     model, _ = fit(build, seq, fcfg, val_metrics=metrics)
     if args.precise_bn:
         recalibrate_batchnorm(model, letterboxed_batches(train, cfg.img_size, bs))
-    if qat.epochs:
-        meta["evaluation"] = {"float_val_before_qat": validation_map(model, meta, val) if len(val) else {}}
-        _finetune_qat(model, meta, cfg, train, qat, args.seed)
-    return _save(model, meta, val, out)
+    return _finish(model, meta, cfg, train, val, qat, args.seed, out)
 
 
 def _rebuild(model, cfg: DetectorConfig, meta: dict):
@@ -398,9 +388,7 @@ def _qat_only(model, meta, cfg: DetectorConfig, train, val, qat, out: Path, args
     meta["params"] = {**meta["params"], "config": asdict(cfg)}
     meta["provenance"] = {**meta.get("provenance", {}), "qat_command": " ".join(sys.argv),
                           "qat_from": str(args.qat_from)}
-    meta["evaluation"] = {"float_val_before_qat": validation_map(model, meta, val) if len(val) else {}}
-    _finetune_qat(model, meta, cfg, train, qat, args.seed)
-    return _save(model, meta, val, out)
+    return _finish(model, meta, cfg, train, val, qat, args.seed, out)
 
 
 def _finetune_qat(model, meta, cfg: DetectorConfig, train, qat, seed: int) -> None:
@@ -415,14 +403,19 @@ def _finetune_qat(model, meta, cfg: DetectorConfig, train, qat, seed: int) -> No
                           steps=max(1, int(np.ceil(len(train) / bs))))
     losses = losses_for(heads, len(labels), cfg.img_size, cfg.ignore_thresh, cfg.obj_gain, cfg.cls_gain)
     hist = Q.finetune(model, seq, lambda y, out: sum(losses[k](y[k], out[k]) for k in out), qat)
-    meta["provenance"] = {**meta.get("provenance", {}), "qat": {**asdict(qat), "loss": [round(v, 5) for v in hist]}}
+    meta["provenance"] = {**meta.get("provenance", {}), "qat": Q.record(qat, hist)}
 
 
-def _save(model, meta, val, out: Path) -> int:
+def _finish(model, meta, cfg: DetectorConfig, train, val, qat, seed: int, out: Path) -> int:
+    """QAT when asked (validation mAP before and after it in ``evaluation``), then ``out/model.keras``."""
     from .keras_model import save_model
 
+    meta["evaluation"] = {}
+    if qat.epochs:
+        meta["evaluation"]["float_val_before_qat"] = validation_map(model, meta, val) if len(val) else {}
+        _finetune_qat(model, meta, cfg, train, qat, seed)
     final = validation_map(model, meta, val) if len(val) else {}
-    meta["evaluation"] = {**meta.get("evaluation", {}), "float_val": final}
+    meta["evaluation"]["float_val"] = final
     save_model(model, out / "model.keras", meta)
     print(f"wrote {out / 'model.keras'}" + (f" (val mAP@0.5 {final['val_map50']:.3f}, "
                                             f"mAP@[.5:.95] {final['val_map50_95']:.3f})" if final else ""),

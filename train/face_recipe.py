@@ -36,6 +36,7 @@ from edgecnn.edge.metadata import make_metadata
 from . import embedder as E
 from .data import synthetic_faces
 from .data.faces import AugmentConfig, FaceSet, PKSampler, augment_batch, load_face_set, people_split
+from .qat import add_args as qat_args
 
 
 @dataclass(frozen=True)
@@ -87,11 +88,7 @@ def add_train_args(parser: argparse.ArgumentParser) -> None:
     a("--init-weights", default=None, help="start from these embedder weights (.weights.h5)")
     a("--finalize-only", action="store_true",
       help="no training: load --init-weights (e.g. trained under another Keras backend), fit tau, save")
-    a("--qat-epochs", type=int, default=0,
-      help="after training, N epochs of quantization-aware fine-tuning (train/qat.py; default 0 = off)")
-    a("--qat-lr", type=float, default=1e-4, help="QAT learning rate (default 1e-4)")
-    a("--qat-from", default=None, metavar="MODEL",
-      help="no training: fine-tune this trained model.keras with QAT (same data, split and seed), refit tau, save")
+    qat_args(a)
     a("--synthetic-people", type=int, default=60)
     a("--synthetic-images", type=int, default=8)
 
@@ -265,7 +262,7 @@ def face_metadata(rc: RecipeConfig, tau: dict, *, device_finder: str, data: str,
 def run_train(args) -> int:
     from edgecnn.train import fit as fitlib
     from edgecnn.train.keras_model import load_keras, save_model
-    from edgecnn.train.qat import QATConfig
+    from edgecnn.train.qat import config_from_args
 
     rc = recipe_from_args(args)
     out = Path(args.out)
@@ -285,9 +282,7 @@ def run_train(args) -> int:
                            extra={"recipe": _jsonable(asdict(rc))})
     print(f"face: {len(train)} training images of {len(train.names)} people, {len(val)} validation images of "
           f"{len(val.names)} people; P x K = {rc.p} x {rc.k}, {len(batches)} steps/epoch", file=sys.stderr)
-    qat = QATConfig(epochs=args.qat_epochs, lr=args.qat_lr)
-    if args.qat_from and not qat.epochs:
-        raise ValueError("--qat-from needs --qat-epochs N (N > 0)")
+    qat = config_from_args(args)
     if args.qat_from:
         model, _ = load_keras(args.qat_from, "face")
         epochs = 0
@@ -322,7 +317,7 @@ def finetune_qat(emb_model, train, rc: RecipeConfig, qat, seed: int) -> dict:
     batches = FaceBatches(train, replace(rc, aux_weight=0.0), seed + 1)
     triplet = E.TripletLoss(rc.margin, rc.mining)
     hist = Q.finetune(emb_model, batches, lambda y, out: triplet(y[E.OUTPUT_NAME], out[E.OUTPUT_NAME]), qat)
-    return {**asdict(qat), "loss": [round(v, 5) for v in hist]}
+    return Q.record(qat, hist)
 
 
 def _train(rc, train, val, batches, cfg, schedule, args):

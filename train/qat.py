@@ -28,7 +28,7 @@ import contextlib
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
@@ -48,6 +48,30 @@ class QATConfig:
             raise ValueError(f"QAT epochs must be >= 0, got {self.epochs}")
         if not self.lr > 0:
             raise ValueError(f"QAT learning rate must be > 0, got {self.lr}")
+
+
+def add_args(add: Callable[..., Any]) -> None:
+    """The QAT flags of ``edgecnn train detect|face``; ``add``: the parser's ``add_argument``."""
+    add("--qat-epochs", type=int, default=0,
+        help="after training, N epochs of quantization-aware fine-tuning (int8 weight grid, ReLU6 output grid; "
+             "train/qat.py): the int8 model then keeps the float model's accuracy (default 0 = off)")
+    add("--qat-lr", type=float, default=1e-4, help="QAT learning rate (default 1e-4)")
+    add("--qat-from", default=None, metavar="MODEL",
+        help="no training: fine-tune this trained .keras model with QAT (same data, seed and split as its "
+             "training) and write it to --out")
+
+
+def config_from_args(args) -> QATConfig:
+    """QATConfig from the ``add_args`` flags; ``--qat-from`` without epochs is refused."""
+    cfg = QATConfig(epochs=args.qat_epochs, lr=args.qat_lr)
+    if args.qat_from and not cfg.epochs:
+        raise ValueError("--qat-from needs --qat-epochs N (N > 0)")
+    return cfg
+
+
+def record(cfg: QATConfig, history: list[float]) -> dict:
+    """What a model's provenance keeps of a fine-tuning: the config and the loss per epoch."""
+    return {**asdict(cfg), "loss": [round(v, 5) for v in history]}
 
 
 @dataclass
