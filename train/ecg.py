@@ -201,23 +201,32 @@ IRREGULAR_RR = (0.55, 1.45)     # pre- and post-RR / local mean of an N beat in 
 IRREGULARITY = (0.12, 0.40)     # mean |RR step| / local mean there (sinus rhythm: ~0.02-0.06)
 
 
+def _rewrite_rhythm(rr: np.ndarray, cfg: RRConfig, needs: tuple, what: str, make_ctx) -> np.ndarray:
+    """``rr`` (raw feature rows, columns ``cfg.names``) with every column recomputed from the context
+    ``make_ctx(column, n)`` returns ({pre, post, local, long[, irregularity]}); ``column(name)`` reads
+    an input column. Without ``irregularity`` in that context, the column keeps its value."""
+    col = {n: i for i, n in enumerate(cfg.names)}
+    missing = [n for n in needs if n not in col]
+    if missing:
+        raise ValueError(f"{what} augmentation needs the RR columns {list(needs)}; missing {missing}")
+    out = np.array(rr, np.float64, copy=True)
+    ctx = make_ctx(lambda name: out[:, col[name]], len(out))
+    for name, i in col.items():
+        if name != "irregularity" or "irregularity" in ctx:
+            out[:, i] = RR_COLUMNS[name](ctx)
+    return out.astype(np.float32)
+
+
 def make_irregular(rr: np.ndarray, cfg: RRConfig, rng: np.random.Generator) -> np.ndarray:
     """Raw RR feature rows of N beats put in atrial fibrillation: pre- and post-RR drawn around the
     local mean, a high ``irregularity``; an early beat there is no sign of an S beat."""
-    col = {n: i for i, n in enumerate(cfg.names)}
-    missing = [n for n in (*PREMATURE_NEEDS, "irregularity") if n not in col]
-    if missing:
-        raise ValueError(f"irregular-rhythm augmentation needs the RR columns {[*PREMATURE_NEEDS, 'irregularity']}; "
-                         f"missing {missing}")
-    out = np.array(rr, np.float64, copy=True)
-    n = len(out)
-    local = out[:, col["local_rr"]]
-    ctx = {"pre": np.clip(local * rng.uniform(*IRREGULAR_RR, n), cfg.rr_min, cfg.rr_max),
-           "post": np.clip(local * rng.uniform(*IRREGULAR_RR, n), cfg.rr_min, cfg.rr_max),
-           "local": local, "long": out[:, col["long_rr"]], "irregularity": rng.uniform(*IRREGULARITY, n)}
-    for name, i in col.items():
-        out[:, i] = RR_COLUMNS[name](ctx)
-    return out.astype(np.float32)
+    def ctx(column, n):
+        local = column("local_rr")
+        return {"pre": np.clip(local * rng.uniform(*IRREGULAR_RR, n), cfg.rr_min, cfg.rr_max),
+                "post": np.clip(local * rng.uniform(*IRREGULAR_RR, n), cfg.rr_min, cfg.rr_max),
+                "local": local, "long": column("long_rr"), "irregularity": rng.uniform(*IRREGULARITY, n)}
+
+    return _rewrite_rhythm(rr, cfg, (*PREMATURE_NEEDS, "irregularity"), "irregular-rhythm", ctx)
 
 
 def make_premature(rr: np.ndarray, cfg: RRConfig, rng: np.random.Generator) -> np.ndarray:
@@ -226,19 +235,12 @@ def make_premature(rr: np.ndarray, cfg: RRConfig, rng: np.random.Generator) -> n
 
     This is how an S beat differs from its patient's N beats in rhythm. The beat shape is the
     patient's own N shape, which is what an S beat's QRS looks like; the P wave is not changed."""
-    col = {n: i for i, n in enumerate(cfg.names)}
-    missing = [n for n in PREMATURE_NEEDS if n not in col]
-    if missing:
-        raise ValueError(f"premature augmentation needs the RR columns {list(PREMATURE_NEEDS)}; missing {missing}")
-    out = np.array(rr, np.float64, copy=True)
-    n = len(out)
-    ctx = {"pre": np.clip(out[:, col["pre_rr"]] * rng.uniform(*PREMATURE_PRE, n), cfg.rr_min, cfg.rr_max),
-           "post": np.clip(out[:, col["post_rr"]] * rng.uniform(*PREMATURE_POST, n), cfg.rr_min, cfg.rr_max),
-           "local": out[:, col["local_rr"]], "long": out[:, col["long_rr"]]}
-    for name, i in col.items():
-        if name != "irregularity":
-            out[:, i] = RR_COLUMNS[name](ctx)
-    return out.astype(np.float32)
+    def ctx(column, n):
+        return {"pre": np.clip(column("pre_rr") * rng.uniform(*PREMATURE_PRE, n), cfg.rr_min, cfg.rr_max),
+                "post": np.clip(column("post_rr") * rng.uniform(*PREMATURE_POST, n), cfg.rr_min, cfg.rr_max),
+                "local": column("local_rr"), "long": column("long_rr")}
+
+    return _rewrite_rhythm(rr, cfg, PREMATURE_NEEDS, "premature", ctx)
 
 
 def augment_beats(beat: np.ndarray, rng: np.random.Generator, cfg: SamplingConfig, r_index: int) -> np.ndarray:
