@@ -20,15 +20,7 @@ import numpy as np
 from edgecnn.edge.boxes import iou_matrix
 from edgecnn.edge.detect import Detector
 from edgecnn.edge.eval_detect import EVAL_CONF, evaluate_detections, load_eval_set, predict_records
-from edgecnn.edge.interpreter import load_model
-
-
-def _open(path: str):
-    if path.endswith(".keras"):
-        from edgecnn.train.keras_model import KerasModel
-
-        return KerasModel(path, task="detect")
-    return load_model(path, task="detect")
+from edgecnn.edge.loader import open_model
 
 
 def agreement(float_preds, int8_preds, conf: float = 0.25) -> float:
@@ -54,7 +46,7 @@ def main(argv=None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", action="store_true")
     a = p.parse_args(argv)
-    models = [_open(a.float_model), _open(a.int8_model)]
+    models = [open_model(a.float_model, task="detect"), open_model(a.int8_model, task="detect")]
     dets = [Detector(m).with_config(conf=EVAL_CONF, max_det=300) for m in models]
     ann = load_eval_set(a.data, None, dets[0].labels, a.split)
     truths = [(r.xyxy, r.class_ids) for r in ann.records]
