@@ -6,7 +6,10 @@ reshape inside the model). Its metadata ``params`` describe the heads::
 
     {"img_size": [H, W], "num_classes": C, "decoder": "yolov5",
      "heads": [{"name": "p4", "stride": 16, "anchors": [[w, h], ...]}, ...],   # anchors in input pixels
-     "conf": 0.25, "iou": 0.45, "max_det": 100, "letterbox_fill": 114}
+     "conf": 0.25, "iou": 0.45, "max_det": 100, "letterbox_fill": 114, "box_gain": 2.5}
+
+``box_gain`` (default 1 when absent): the model emits ``tx, ty, tw, th`` multiplied by it, so that
+inside the head's clamped int8 output range the box values get a finer step; the decoder divides.
 
 Decoders (``DECODERS``), cell ``(cx, cy)``, stride ``s``, anchor ``(aw, ah)``, ``σ`` the sigmoid:
 
@@ -118,9 +121,10 @@ def split_head(raw: np.ndarray, num_anchors: int, num_classes: int) -> np.ndarra
 
 
 def decode_head(raw, anchors, stride: float, num_classes: int, *, method: str = "yolov5",
-                conf: float = 0.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                conf: float = 0.0, box_gain: float = 1.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Decode one head; returns ``xyxy (K, 4)`` input pixels, ``obj (K,)``, ``cls (K, C)`` for the
     candidates with objectness >= ``conf`` (their score ``obj * cls`` can only be lower).
+    ``box_gain``: the box channels hold ``box_gain * (tx, ty, tw, th)``.
 
     Candidates are ordered row-major by cell, then anchor.
     """
@@ -132,7 +136,7 @@ def decode_head(raw, anchors, stride: float, num_classes: int, *, method: str = 
     flat = t.reshape(-1, 5 + num_classes)[keep]
     cell = keep // len(anchors)
     grid = np.stack([cell % sx, cell // sx], axis=1).astype(np.float32)
-    xywh = decoder(method)(flat[:, :4], grid, anchors[keep % len(anchors)], float(stride))
+    xywh = decoder(method)(flat[:, :4] / np.float32(box_gain), grid, anchors[keep % len(anchors)], float(stride))
     cls = sigmoid(flat[:, 5:]) if num_classes > 1 else np.ones((len(keep), 1), np.float32)
     return B.cxcywh_to_xyxy(xywh), obj[keep].astype(np.float32), cls.astype(np.float32)
 
@@ -158,12 +162,16 @@ def postprocess(outputs: dict, params: dict, cfg: PostConfig, labels=()) -> Dete
     """Raw head tensors (keyed by name) -> Detections in input (letterboxed) pixels."""
     num_classes = int(params["num_classes"])
     method = params.get("decoder", "yolov5")
+    box_gain = params.get("box_gain", 1.0)
+    if not isinstance(box_gain, (int, float)) or isinstance(box_gain, bool) or not np.isfinite(box_gain) \
+            or box_gain <= 0:
+        raise ModelFileError(f"model metadata params.box_gain: expected a number > 0, got {box_gain!r}")
     parts = []
     for head in params["heads"]:
         if head["name"] not in outputs:
             raise ModelFileError(f"model output {head['name']!r} missing; outputs: {sorted(outputs)}")
         parts.append(decode_head(outputs[head["name"]], head["anchors"], head["stride"], num_classes,
-                                 method=method, conf=cfg.conf))
+                                 method=method, conf=cfg.conf, box_gain=float(box_gain)))
     xyxy = np.concatenate([p[0] for p in parts])
     obj = np.concatenate([p[1] for p in parts])
     cls = np.concatenate([p[2] for p in parts])

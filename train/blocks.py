@@ -8,6 +8,7 @@ ADD, RELU/RELU6 fused); Conv1D becomes RESHAPE + CONV_2D.
 from __future__ import annotations
 
 import keras
+import numpy as np
 from keras import layers
 
 
@@ -94,3 +95,27 @@ class Clamp(layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "limit": self.limit}
+
+
+@keras.saving.register_keras_serializable(package="edgecnn")
+class ChannelGain(layers.Layer):
+    """``x * gains`` over the last axis, constant (no weights).
+
+    The TFLite converter folds it into the preceding convolution, so the int8 file has no extra op.
+    On a detection head it spreads the box logits (tx, ty, tw, th, a few units wide) over the
+    clamped int8 output range that the objectness logits need: with gain g the box values are
+    stored g times finer, and the decoder divides by g (metadata ``params.box_gain``).
+    """
+
+    def __init__(self, gains, **kwargs):
+        super().__init__(**kwargs)
+        gains = [float(g) for g in np.asarray(gains, np.float64).reshape(-1)]
+        if not gains or not all(np.isfinite(g) and g > 0 for g in gains):
+            raise ValueError(f"ChannelGain gains must be finite and > 0, got {gains}")
+        self.gains = gains
+
+    def call(self, x):
+        return x * keras.ops.convert_to_tensor(np.asarray(self.gains, np.float32))
+
+    def get_config(self):
+        return {**super().get_config(), "gains": self.gains}

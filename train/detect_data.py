@@ -96,11 +96,23 @@ def read_dataset(data: str, fmt: str | None, max_side: int, cache_dir, seed: int
     return load_samples(ann, max_side, cache_dir), ann
 
 
-def split(n: int, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Seeded shuffle split into (train, val) index arrays; val gets at least one item when n > 1."""
+def split(n: int, val_fraction: float, seed: int, folds: int = 0, fold: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Seeded shuffle split into (train, val) index arrays; val gets at least one item when n > 1.
+
+    ``folds`` >= 2: K-fold cross-validation instead of ``val_fraction``: the same seeded shuffle cut
+    into ``folds`` near-equal parts, part ``fold`` is the validation set (the K validation sets
+    of one seed are disjoint and cover every item once).
+    """
+    order = np.random.default_rng(seed).permutation(n)
+    if folds:
+        if folds < 2 or not 0 <= fold < folds:
+            raise ValueError(f"folds/fold: expected folds >= 2 and 0 <= fold < folds, got folds={folds}, fold={fold}")
+        if n < folds:
+            raise ValueError(f"folds: {folds} folds need at least {folds} images, got {n}")
+        val = np.array_split(order, folds)[fold]
+        return np.sort(np.setdiff1d(order, val)), np.sort(val)
     if not 0.0 <= val_fraction < 1.0:
         raise ValueError(f"val_split: expected a fraction in [0, 1), got {val_fraction}")
-    order = np.random.default_rng(seed).permutation(n)
     n_val = int(round(n * val_fraction))
     if val_fraction > 0 and n > 1:
         n_val = max(n_val, 1)

@@ -1,6 +1,6 @@
 """The YOLO loss for one head, in TensorFlow (Keras loss object, serialisable).
 
-``y_pred``: the raw head ``[B, Sy, Sx, A*(5+C)]``. ``y_true``: ``[B, Sy*Sx*A + M, 5+C]`` from
+``y_pred``: the raw head ``[B, Sy, Sx, A*(5+C)]``, its box channels multiplied by ``box_gain``. ``y_true``: ``[B, Sy*Sx*A + M, 5+C]`` from
 ``detect_data.build_targets`` (per-anchor targets, then the M ground-truth boxes).
 
 * box: ``1 - GIoU`` between the decoded box (the ``yolov5`` decoder of ``edge/detect.py``) and
@@ -37,7 +37,7 @@ def _giou(a, b):
 @keras.saving.register_keras_serializable(package="edgecnn")
 class YoloHeadLoss(keras.losses.Loss):
     def __init__(self, grid, stride, anchors, num_classes, ignore_thresh=0.5, box_weight=0.05,
-                 obj_weight=1.0, cls_weight=0.5, iou_ratio=1.0, name="yolo_head_loss", **kwargs):
+                 obj_weight=1.0, cls_weight=0.5, iou_ratio=1.0, box_gain=1.0, name="yolo_head_loss", **kwargs):
         super().__init__(name=name, **kwargs)
         self.grid = [int(v) for v in grid]
         self.stride = float(stride)
@@ -46,6 +46,7 @@ class YoloHeadLoss(keras.losses.Loss):
         self.ignore_thresh = float(ignore_thresh)
         self.box_weight, self.obj_weight, self.cls_weight = float(box_weight), float(obj_weight), float(cls_weight)
         self.iou_ratio = float(iou_ratio)
+        self.box_gain = float(box_gain)
         sy, sx = self.grid
         a = len(self.anchors)
         ys, xs = np.meshgrid(np.arange(sy), np.arange(sx), indexing="ij")
@@ -57,10 +58,11 @@ class YoloHeadLoss(keras.losses.Loss):
         return {"grid": self.grid, "stride": self.stride, "anchors": self.anchors,
                 "num_classes": self.num_classes, "ignore_thresh": self.ignore_thresh,
                 "box_weight": self.box_weight, "obj_weight": self.obj_weight,
-                "cls_weight": self.cls_weight, "iou_ratio": self.iou_ratio, "name": self.name}
+                "cls_weight": self.cls_weight, "iou_ratio": self.iou_ratio, "box_gain": self.box_gain,
+                "name": self.name}
 
     def decode(self, p):
-        s = tf.sigmoid(p[..., :4])
+        s = tf.sigmoid(p[..., :4] / self.box_gain)
         xy = (s[..., 0:2] * 2.0 - 0.5 + self._cells) * self.stride
         wh = tf.square(s[..., 2:4] * 2.0) * self._anchor_wh
         return tf.concat([xy - wh / 2, xy + wh / 2], axis=-1)

@@ -20,7 +20,7 @@ from edgecnn.edge import boxes as B
 from edgecnn.edge.errors import EdgeError
 
 from . import detect_data as D
-from .blocks import Clamp  # registered for load_keras: saved detectors hold Clamp layers
+from .blocks import ChannelGain, Clamp  # registered for load_keras: saved detectors hold these layers
 from .qat import add_args as qat_args
 
 BACKBONES = ("tiny", "mobilenet", "mobilenet_v2")
@@ -41,6 +41,7 @@ class DetectorConfig:
     width: int = 96                # head channels
     ignore_thresh: float = 0.5
     head_clip: float = 8.0         # raw head outputs clamped to +-head_clip (0: off); bounds the int8 output step
+    box_gain: float = 2.5          # tx, ty, tw, th leave the model x box_gain (finer int8 steps); decode divides
     obj_gain: float = 1.0          # multipliers on the YOLOv5-style loss weights
     cls_gain: float = 1.0
 
@@ -53,6 +54,8 @@ class DetectorConfig:
             raise ValueError(f"img_size: expected a multiple of 32, got {self.img_size}")
         if self.head_clip < 0:
             raise ValueError(f"head_clip: expected >= 0 (0 = off), got {self.head_clip}")
+        if not (np.isfinite(self.box_gain) and self.box_gain > 0):
+            raise ValueError(f"box_gain: expected a number > 0, got {self.box_gain}")
 
 
 # --------------------------------------------------------------------------- anchors
@@ -146,6 +149,9 @@ def build_model(cfg: DetectorConfig, heads: list[dict], num_classes: int):
         p4 = layers.Concatenate(name="neck4_cat")([up, c4])
     p4 = depthwise_separable(p4, w, name="neck4")
     outputs["p4"] = layers.Conv2D(depth, 1, name="p4")(p4)
+    if cfg.box_gain != 1.0:
+        gains = np.tile([cfg.box_gain] * 4 + [1.0] * (1 + num_classes), cfg.anchors_per_scale)
+        outputs = {k: ChannelGain(gains, name=f"{k}_gain")(v) for k, v in outputs.items()}
     if cfg.head_clip:
         outputs = {k: Clamp(cfg.head_clip, name=f"{k}_clamp")(v) for k, v in outputs.items()}
     model = keras.Model({"image": inp}, {h["name"]: outputs[h["name"]] for h in heads}, name="yolo_detector")
@@ -170,20 +176,22 @@ def _init_bias(model, heads, num_classes: int, img_size: int) -> None:
         layer.bias.assign(b.reshape(-1))
 
 
-def losses_for(heads, num_classes: int, img_size: int, ignore_thresh: float, obj_gain: float = 1.0,
-               cls_gain: float = 1.0) -> dict:
+def losses_for(heads, num_classes: int, cfg: DetectorConfig) -> dict:
     """YOLOv5's weights: box 0.05, objectness 1.0 x (img/640)^2 x per-scale balance, classes
-    0.5 x C/80, each x 3/scales; ``obj_gain``/``cls_gain`` multiply them (small from-scratch
-    models at small inputs learn faster with a larger objectness weight)."""
+    0.5 x C/80, each x 3/scales; ``cfg.obj_gain``/``cls_gain`` multiply them (small from-scratch
+    models at small inputs learn faster with a larger objectness weight). The losses decode the
+    heads of a model built from the same ``cfg`` (its ``box_gain``)."""
     from .detect_loss import YoloHeadLoss
+
+    img_size, obj_gain, cls_gain = cfg.img_size, cfg.obj_gain, cfg.cls_gain
 
     balance = {16: 1.0, 32: 0.4}
     nl = len(heads)
-    return {h["name"]: YoloHeadLoss(h["grid"], h["stride"], h["anchors"], num_classes, ignore_thresh,
+    return {h["name"]: YoloHeadLoss(h["grid"], h["stride"], h["anchors"], num_classes, cfg.ignore_thresh,
                                     box_weight=0.05 * 3 / nl,
                                     obj_weight=obj_gain * balance[h["stride"]] * (img_size / 640) ** 2 * 3 / nl,
                                     cls_weight=cls_gain * 0.5 * max(num_classes, 1) / 80 * 3 / nl,
-                                    name=f"loss_{h['name']}")
+                                    box_gain=cfg.box_gain, name=f"loss_{h['name']}")
             for h in heads}
 
 
@@ -196,9 +204,10 @@ def make_detect_metadata(cfg: DetectorConfig, heads, labels, provenance: dict) -
     s = cfg.img_size
     c = len(labels)
     outputs = {h["name"]: {"meaning": f"raw YOLO head, stride {h['stride']}: [1, {h['grid'][0]}, {h['grid'][1]}, "
-                                      f"{len(h['anchors'])}*(5+{c})], per anchor tx, ty, tw, th, obj, class logits"}
+                                      f"{len(h['anchors'])}*(5+{c})], per anchor tx, ty, tw, th (each x box_gain), "
+                                      "obj, class logits"}
                for h in heads}
-    params = {"img_size": [s, s], "num_classes": c, "decoder": "yolov5",
+    params = {"img_size": [s, s], "num_classes": c, "decoder": "yolov5", "box_gain": cfg.box_gain,
               "heads": [{k: h[k] for k in ("name", "stride", "grid", "anchors")} for h in heads],
               "conf": 0.25, "iou": 0.45, "max_det": 100, "letterbox_fill": 114, "config": asdict(cfg)}
     inputs = {"image": {"shape": [1, s, s, 3], "layout": "NHWC", "color": "RGB",
@@ -288,7 +297,13 @@ def add_train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--head-clip", type=float, default=d.head_clip,
                    help=f"clamp the raw head outputs to +-N (default {d.head_clip:g}; 0 = off): a bounded range "
                         "gives the int8 outputs a finer step")
+    p.add_argument("--box-gain", type=float, default=d.box_gain,
+                   help=f"the head emits tx, ty, tw, th x N (default {d.box_gain:g}; 1 = plain): inside the clamp the "
+                        "box values then use N times finer int8 steps; the decoder divides by N")
     p.add_argument("--val-split", type=float, default=0.2, help="validation fraction (seeded split)")
+    p.add_argument("--folds", type=int, default=0,
+                   help="K-fold cross-validation: validate on part --fold of K seeded parts (instead of --val-split)")
+    p.add_argument("--fold", type=int, default=0, help="which of the --folds parts is the validation set (0-based)")
     p.add_argument("--val-every", type=int, default=5, help="validation mAP every N epochs")
     p.add_argument("--steps", type=int, default=None, help="batches per epoch (default: one pass)")
     p.add_argument("--cache", default=None, help="folder for the decoded-image cache (default OUT/cache)")
@@ -304,7 +319,8 @@ def add_train_args(p: argparse.ArgumentParser) -> None:
 def _config_from_args(args) -> DetectorConfig:
     return DetectorConfig(img_size=args.img_size, backbone=args.backbone, alpha=args.alpha, weights=args.weights,
                           freeze=args.freeze, scales=args.scales, anchors_per_scale=args.anchors_per_scale,
-                          width=args.width, obj_gain=args.obj_gain, cls_gain=args.cls_gain, head_clip=args.head_clip)
+                          width=args.width, obj_gain=args.obj_gain, cls_gain=args.cls_gain, head_clip=args.head_clip,
+                          box_gain=args.box_gain)
 
 
 def run_train(args) -> int:
@@ -318,7 +334,7 @@ def run_train(args) -> int:
     qat = config_from_args(args)
     if args.qat_from:
         model, meta = load_keras(args.qat_from, "detect")
-        cfg = DetectorConfig(**{**meta["params"]["config"], "head_clip": args.head_clip})
+        cfg = DetectorConfig(**{**meta["params"]["config"], "head_clip": args.head_clip, "box_gain": args.box_gain})
         model = _rebuild(model, cfg, meta)
     else:
         cfg = _config_from_args(args)
@@ -330,7 +346,7 @@ def run_train(args) -> int:
     if ann is not None and ann.issues:
         print(f"annotations: {len(ann.issues)} problem(s): {ann.summary()['issues']} (first: {ann.issues[0]})",
               file=sys.stderr)
-    tr_idx, va_idx = D.split(len(samples), args.val_split, args.seed)
+    tr_idx, va_idx = D.split(len(samples), args.val_split, args.seed, args.folds, args.fold)
     D.write_split(out / "split.json", samples, tr_idx, va_idx)
     train, val = samples.subset(tr_idx), samples.subset(va_idx)
     labels = samples.labels
@@ -344,6 +360,7 @@ def run_train(args) -> int:
     provenance = {"created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
                   "data": str(args.data), "format": ann.format if ann else "synthetic",
                   "train_images": len(train), "val_images": len(val), "split": "split.json",
+                  **({"folds": args.folds, "fold": args.fold} if args.folds else {}),
                   "command": " ".join(sys.argv), "seed": args.seed}
     meta = make_detect_metadata(cfg, heads, labels, provenance)
     epochs, bs, lr = args.epochs or 60, args.batch_size or 16, args.lr or 2e-3
@@ -356,7 +373,7 @@ def run_train(args) -> int:
         sched = keras.optimizers.schedules.CosineDecay(lr, epochs * steps, alpha=0.05,
                                                        warmup_target=None)
         model.compile(optimizer=keras.optimizers.Adam(sched, clipnorm=10.0),
-                      loss=losses_for(heads, len(labels), cfg.img_size, cfg.ignore_thresh, cfg.obj_gain, cfg.cls_gain))
+                      loss=losses_for(heads, len(labels), cfg))
         return model
 
     fcfg = FitConfig(out_dir=str(out), epochs=epochs, batch_size=bs, lr=lr, seed=args.seed,
@@ -385,7 +402,7 @@ def _rebuild(model, cfg: DetectorConfig, meta: dict):
 def _qat_only(model, meta, cfg: DetectorConfig, train, val, qat, out: Path, args) -> int:
     """``--qat-from``: QAT on a trained model, provenance extended, written to ``out``."""
     meta = dict(meta)
-    meta["params"] = {**meta["params"], "config": asdict(cfg)}
+    meta["params"] = {**meta["params"], "config": asdict(cfg), "box_gain": cfg.box_gain}
     meta["provenance"] = {**meta.get("provenance", {}), "qat_command": " ".join(sys.argv),
                           "qat_from": str(args.qat_from)}
     return _finish(model, meta, cfg, train, val, qat, args.seed, out)
@@ -401,7 +418,7 @@ def _finetune_qat(model, meta, cfg: DetectorConfig, train, qat, seed: int) -> No
     bs = 16
     seq = D.make_sequence(train, heads, len(labels), (cfg.img_size, cfg.img_size), bs, AugmentConfig(), seed + 1,
                           steps=max(1, int(np.ceil(len(train) / bs))))
-    losses = losses_for(heads, len(labels), cfg.img_size, cfg.ignore_thresh, cfg.obj_gain, cfg.cls_gain)
+    losses = losses_for(heads, len(labels), cfg)
     hist = Q.finetune(model, seq, lambda y, out: sum(losses[k](y[k], out[k]) for k in out), qat)
     meta["provenance"] = {**meta.get("provenance", {}), "qat": Q.record(qat, hist)}
 

@@ -39,6 +39,15 @@ class TestParity:
         for name, r in res.items():
             assert r["mean_abs"] <= 2.0 * r["output_scale"] and r["max_abs"] <= 12 * r["output_scale"], (name, r)
 
+    def test_box_gain_is_folded_into_the_head_convolution(self, converted):
+        """The tiny detector carries box_gain 2.5: no MUL in the int8 file, box values 2.5x the Keras logits."""
+        model, meta, edge, check = converted
+        assert meta["params"]["box_gain"] == 2.5
+        from edgecnn.edge.edgetpu import op_name
+
+        ops = {op_name(*edge.tables.op_codes[i]) for i in edge.tables.operators}
+        assert "MUL" not in ops and {"MINIMUM", "MAXIMUM"} <= ops, ops
+
     def test_decoded_detections_agree(self, converted):
         from edgecnn.edge import boxes as B
         from edgecnn.edge.detect import Detector

@@ -25,6 +25,25 @@ def head(cells):
 
 
 class TestDecode:
+    def test_box_gain_divides_the_box_channels_only(self):
+        t = [logit(0.75), logit(0.25), logit(0.6), logit(0.4)]
+        plain = head({(2, 1, 0): [*t, logit(0.9), 1.0, -1.0]})
+        gained = head({(2, 1, 0): [*(2.5 * np.asarray(t)), logit(0.9), 1.0, -1.0]})
+        a = Dt.decode_head(plain, [[10, 20], [30, 30]], 16, 2, conf=0.5)
+        b = Dt.decode_head(gained, [[10, 20], [30, 30]], 16, 2, conf=0.5, box_gain=2.5)
+        for u, v in zip(a, b, strict=True):
+            np.testing.assert_allclose(u, v, rtol=1e-5, atol=1e-4)
+        params = {**PARAMS, "box_gain": 2.5}
+        d1 = Dt.postprocess({"p4": plain}, PARAMS, Dt.PostConfig(conf=0.3))
+        d2 = Dt.postprocess({"p4": gained}, params, Dt.PostConfig(conf=0.3))
+        np.testing.assert_allclose(d1.xyxy, d2.xyxy, atol=1e-3)
+        np.testing.assert_allclose(d1.scores, d2.scores, atol=1e-6)
+
+    @pytest.mark.parametrize("bad", [0, -1.0, "2", None, float("nan"), True])
+    def test_bad_box_gain_in_metadata_is_named(self, bad):
+        with pytest.raises(Dt.ModelFileError, match="box_gain"):
+            Dt.postprocess({"p4": head({})}, {**PARAMS, "box_gain": bad}, Dt.PostConfig())
+
     @pytest.mark.parametrize("method, t, want_cxcywh", [
         # yolov5: x = (2σ(t)-0.5+c)*s, w = a*(2σ(t))^2; σ(0)=0.5 -> centre of cell + 0.5, size = anchor
         ("yolov5", [0, 0, 0, 0], [(1 + 0.5) * 16, (2 + 0.5) * 16, 10, 20]),

@@ -52,6 +52,16 @@ class TestTargets:
         b = D.split(10, 0.3, seed=1)
         assert [x.tolist() for x in a] == [x.tolist() for x in b] and len(a[1]) == 3
 
+    def test_kfold_validation_sets_partition_the_images(self):
+        parts = [D.split(11, 0.2, seed=3, folds=3, fold=k) for k in range(3)]
+        vals = np.concatenate([v for _, v in parts])
+        assert sorted(vals.tolist()) == list(range(11)) and [len(v) for _, v in parts] == [4, 4, 3]
+        for tr, va in parts:
+            assert not set(tr) & set(va) and len(tr) + len(va) == 11
+        for folds, fold, n in ((1, 0, 11), (3, 3, 11), (3, -1, 11), (5, 0, 4)):
+            with pytest.raises(ValueError, match="folds"):
+                D.split(n, 0.2, seed=3, folds=folds, fold=fold)
+
 
 def _tiny(seed=0):
     import keras
@@ -94,6 +104,29 @@ class TestModel:
         with pytest.raises(ValueError, match="head_clip"):
             T.DetectorConfig(head_clip=-1)
 
+    def test_box_gain_scales_box_channels_and_the_loss_undoes_it(self):
+        """Same weights with box_gain 1 and 2.5: box channels x2.5, obj/cls unchanged, same loss."""
+        samples = D.synthetic_samples(8, 0, size=(96, 128))
+        heads = T.head_specs(T.DetectorConfig(img_size=IMG), T.kmeans_anchors(T._letterboxed_wh(samples, IMG), 6, 0))
+        cfgs = [T.DetectorConfig(img_size=IMG, backbone="tiny", width=32, head_clip=0, box_gain=g) for g in (1.0, 2.5)]
+        m1, m2 = (T.build_model(c, heads, 3) for c in cfgs)
+        m2.set_weights(m1.get_weights())
+        x = np.random.default_rng(0).normal(0, 1, (2, IMG, IMG, 3)).astype(np.float32)
+        o1, o2 = m1({"image": x}), m2({"image": x})
+        seq = D.make_sequence(samples, heads, 3, (IMG, IMG), 4, None, 0, steps=1)
+        xb, yb = seq[0]
+        for name in ("p4", "p5"):
+            a = np.asarray(o1[name]).reshape(2, *o1[name].shape[1:3], 3, 8)
+            b = np.asarray(o2[name]).reshape(a.shape)
+            np.testing.assert_allclose(b[..., :4], 2.5 * a[..., :4], rtol=1e-5, atol=1e-5)
+            np.testing.assert_allclose(b[..., 4:], a[..., 4:], rtol=1e-5, atol=1e-5)
+        l1, l2 = (T.losses_for(heads, 3, c) for c in cfgs)
+        p1, p2 = m1(xb), m2(xb)
+        for name in ("p4", "p5"):
+            assert float(l1[name](yb[name], p1[name])) == pytest.approx(float(l2[name](yb[name], p2[name])), rel=1e-4)
+        with pytest.raises(ValueError, match="box_gain"):
+            T.DetectorConfig(box_gain=0)
+
     def test_imagenet_without_network_is_a_clear_error(self, monkeypatch):
         import keras
 
@@ -120,7 +153,7 @@ class TestModel:
             i2, b2, c2 = letterbox_sample(img, b, c, (IMG, IMG))
             lb.images.append(i2), lb.boxes.append(b2), lb.class_ids.append(c2), lb.names.append("x")
         before = T.validation_map(model, meta, lb)["val_map50"]
-        model.compile(optimizer=keras.optimizers.Adam(3e-3), loss=T.losses_for(heads, 3, IMG, 0.5))
+        model.compile(optimizer=keras.optimizers.Adam(3e-3), loss=T.losses_for(heads, 3, cfg))
         seq = D.make_sequence(lb, heads, 3, (IMG, IMG), 8, NO_AUGMENT, 0, steps=90)
         hist = model.fit(seq, epochs=1, verbose=0).history
         assert T.recalibrate_batchnorm(model, T.letterboxed_batches(lb, IMG, 8)) == 3
