@@ -1,6 +1,11 @@
 """Float vs int8 mAP on the same images, with a paired bootstrap interval for the difference.
 
     python scripts/detect_gap.py FLOAT.keras INT8.tflite --data DIR [--split split.json] [--boot 2000] [--json]
+    python scripts/detect_gap.py --runs RUN_DIR... --data DIR [--json]     # K-fold runs, pooled
+
+``--runs``: training folders each holding model.keras, model_int8.tflite and split.json (e.g. the
+folds of `train detect --folds K --fold k`); every model is run on its own validation images and
+the detections are pooled (cross-validated mAP over all the images the folds held out).
 
 A 26-32 image validation split has 35-58 boxes: one box whose IoU crosses 0.5 moves mAP@0.5 by
 2-3 points. Both models are run once through the same edge/ code as `edgecnn eval`; then the
@@ -38,20 +43,30 @@ def agreement(float_preds, int8_preds, conf: float = 0.25) -> float:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("float_model")
-    p.add_argument("int8_model")
+    p.add_argument("float_model", nargs="?")
+    p.add_argument("int8_model", nargs="?")
+    p.add_argument("--runs", nargs="+", default=None, help="run folders (model.keras, model_int8.tflite, split.json), pooled")
     p.add_argument("--data", required=True)
     p.add_argument("--split", default=None, help="split.json of the training run: evaluate its validation images")
     p.add_argument("--boot", type=int, default=2000, help="bootstrap resamples (default 2000)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", action="store_true")
     a = p.parse_args(argv)
-    models = [open_model(a.float_model, task="detect"), open_model(a.int8_model, task="detect")]
-    dets = [Detector(m).with_config(conf=EVAL_CONF, max_det=300) for m in models]
-    ann = load_eval_set(a.data, None, dets[0].labels, a.split)
-    truths = [(r.xyxy, r.class_ids) for r in ann.records]
-    preds = [predict_records(d, ann.records) for d in dets]
-    labels = dets[0].labels
+    if bool(a.runs) == bool(a.float_model and a.int8_model):
+        p.error("give FLOAT INT8 (one split) or --runs DIR... (pooled folds), not both or neither")
+    runs = ([(f"{r}/model.keras", f"{r}/model_int8.tflite", f"{r}/split.json") for r in a.runs] if a.runs
+            else [(a.float_model, a.int8_model, a.split)])
+    truths, preds, labels, spans = [], [[], []], None, []
+    for fm, qm, split in runs:
+        dets = [Detector(open_model(m, task="detect")).with_config(conf=EVAL_CONF, max_det=300) for m in (fm, qm)]
+        if labels is not None and list(dets[0].labels) != list(labels):
+            p.error(f"{fm}: classes {list(dets[0].labels)} differ from the first run's {list(labels)}")
+        labels = dets[0].labels
+        ann = load_eval_set(a.data, None, labels, split)
+        truths += [(r.xyxy, r.class_ids) for r in ann.records]
+        for k, d in enumerate(dets):
+            preds[k] += predict_records(d, ann.records)
+        spans.append((fm, len(truths) - len(ann.records), len(truths)))
     full = [evaluate_detections(p_, truths, labels)["map50"] for p_ in preds]
     rng = np.random.default_rng(a.seed)
     n = len(truths)
@@ -62,12 +77,19 @@ def main(argv=None) -> int:
         m = [evaluate_detections([pr[i] for i in idx], t, labels)["map50"] for pr in preds]
         diffs.append(m[1] - m[0])
     lo, hi = np.percentile(diffs, [2.5, 97.5])
-    res = {"images": n, "boxes": int(sum(len(t[0]) for t in truths)), "float_map50": full[0], "int8_map50": full[1],
+    res = {"runs": len(runs), "images": n, "boxes": int(sum(len(t[0]) for t in truths)), "float_map50": full[0], "int8_map50": full[1],
            "int8_minus_float": full[1] - full[0], "ci95": [float(lo), float(hi)], "boot": a.boot,
            "agreement_at_0.25": agreement(*preds)}
+    if len(runs) > 1:
+        res["per_run"] = [{"model": fm, "images": hi_ - lo_,
+                           **{k: evaluate_detections(pr[lo_:hi_], truths[lo_:hi_], labels)["map50"]
+                              for k, pr in zip(("float_map50", "int8_map50"), preds, strict=True)}}
+                          for fm, lo_, hi_ in spans]
     if a.json:
         print(json.dumps(res))
     else:
+        for r in res.get("per_run", []):
+            print(f"{r['model']}: {r['images']} images, mAP@0.5 float {r['float_map50']:.3f}, int8 {r['int8_map50']:.3f}")
         print(f"{n} images, {res['boxes']} boxes: mAP@0.5 float {full[0]:.3f}, int8 {full[1]:.3f}, "
               f"int8 - float {100 * (full[1] - full[0]):+.1f} points (95 % paired bootstrap "
               f"{100 * lo:+.1f} .. {100 * hi:+.1f}); int8 reproduces {100 * res['agreement_at_0.25']:.1f} % of the "

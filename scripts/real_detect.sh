@@ -5,7 +5,7 @@
 # int8 (calibration on the set), evaluate float and int8 on the validation split with the same edge/ code.
 # Training ends with QAT_EPOCHS (default 12) epochs of quantization-aware fine-tuning (train/qat.py), so
 # the int8 model keeps the float model's mAP.
-# Environment: EPOCHS (default 80), QAT_EPOCHS (default 12), PY (default .venv/bin/python), SKIP_TRAIN=1
+# Environment: OUT (default runs/detect), TRAIN_ARGS (more `train detect` flags, e.g. --folds 3 --fold 0), EPOCHS (default 80), QAT_EPOCHS (default 12), PY (default .venv/bin/python), SKIP_TRAIN=1
 # (convert + evaluate the models already in runs/detect/<set>/), QAT_ONLY=1 (no training: QAT on the
 # trained runs/detect/<set>/model.keras, kept as model_before_qat.keras, then convert + evaluate).
 # runs/detect/summary.json covers every set evaluated so far.
@@ -17,7 +17,7 @@ EPOCHS=${EPOCHS:-80}
 QAT_EPOCHS=${QAT_EPOCHS:-12}
 PY=${PY:-.venv/bin/python}
 WEIGHTS="$DATA/weights/mobilenet_2_5_224_tf_no_top.weights.h5"
-OUT=runs/detect
+OUT=${OUT:-runs/detect}
 mkdir -p "$OUT"
 for s in $SETS; do
   d="$OUT/$s"
@@ -30,7 +30,7 @@ for s in $SETS; do
   elif [ "${SKIP_TRAIN:-0}" != 1 ]; then
     echo "== $s: train" >&2
     $PY -m edgecnn.edge.cli train detect --data "$DATA/det/$s" --out "$d" --epochs "$EPOCHS" --img-size 320 \
-        --backbone mobilenet --alpha 0.25 --weights "$WEIGHTS" --val-every 10 --quiet --qat-epochs "$QAT_EPOCHS"
+        --backbone mobilenet --alpha 0.25 --weights "$WEIGHTS" --val-every 10 --quiet --qat-epochs "$QAT_EPOCHS" ${TRAIN_ARGS:-}
   fi
   echo "== $s: convert" >&2
   $PY -m edgecnn.edge.cli convert "$d/model.keras" --task detect --calib "$DATA/det/$s" --out "$d/model_int8.tflite" --json \
