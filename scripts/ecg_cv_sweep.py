@@ -72,6 +72,9 @@ def main() -> None:
     ap.add_argument("--folds", type=int, default=4)
     ap.add_argument("--out", default="runs/ecg/sweep")
     ap.add_argument("--seed", type=int, default=0, help="training seed (the folds stay those of seed 0)")
+    ap.add_argument("--save-probs", action="store_true",
+                    help="also write OUT/NAME_seedS_probs.npz (held-out probabilities of every beat, cache order), "
+                         "e.g. to compare seed ensembles")
     args = ap.parse_args()
     if args.make_cache:
         make_cache(args.make_cache, args.cache)
@@ -87,9 +90,15 @@ def main() -> None:
     for name in args.configs.split(","):
         opts = {**RECIPE, **CONFIGS[name], "seed": args.seed}
         cm, t0 = np.zeros((5, 5), np.int64), time.time()
+        oof = np.zeros((len(beats.label), 5), np.float32)
         for held in folds:
             probs = run_fold(beats, held, opts)
-            np.add.at(cm, (beats.label[np.isin(beats.record, held)], probs.argmax(1)), 1)
+            mask = np.isin(beats.record, held)
+            oof[mask] = probs
+            np.add.at(cm, (beats.label[mask], probs.argmax(1)), 1)
+        if args.save_probs:
+            np.savez(Path(args.out) / f"{name}_seed{args.seed}_probs.npz", probs=oof, label=beats.label,
+                     record=beats.record)
         m = class_metrics(cm)
         atomic_write_json(Path(args.out) / f"{name}_seed{args.seed}.json", {"opts": json.loads(json.dumps(opts)), "folds": folds,
                                                            "metrics": m, "confusion": cm.tolist()})
