@@ -49,7 +49,8 @@ class ECGModelConfig:
     dropout: float = 0.2
 
 
-def build_model(window: BeatWindow, n_rr: int, cfg: ECGModelConfig = ECGModelConfig(), lr=3e-3):
+def build_model(window: BeatWindow, n_rr: int, cfg: ECGModelConfig = ECGModelConfig(), lr=3e-3,
+                name: str = "ecg_cnn"):
     """The compiled Keras model with dict inputs ``beat``/``rr`` and dict output ``probs``.
 
     ``lr``: a learning rate or a ``keras.optimizers.schedules.LearningRateSchedule``."""
@@ -72,9 +73,30 @@ def build_model(window: BeatWindow, n_rr: int, cfg: ECGModelConfig = ECGModelCon
     h = layers.Dropout(cfg.dropout, name="drop")(h)
     h = layers.Dense(cfg.hidden, activation="relu", name="hidden")(h)
     probs = layers.Dense(len(AAMI_CLASSES), activation="softmax", name="probs")(h)
-    model = keras.Model({"beat": beat, "rr": rr}, {"probs": probs}, name="ecg_cnn")
+    model = keras.Model({"beat": beat, "rr": rr}, {"probs": probs}, name=name)
     model.compile(optimizer=keras.optimizers.Adam(lr), loss={"probs": "sparse_categorical_crossentropy"},
                   weighted_metrics={"probs": ["sparse_categorical_accuracy"]})
+    return model
+
+
+def ensemble_model(members: list):
+    """One model whose ``probs`` are the mean of the members' ``probs`` (same inputs).
+
+    In the int8 file this is the members side by side, then ADD and MUL: one invoke per beat.
+    Averaging independently trained networks removes much of the seed-to-seed spread of the
+    inter-patient scores (docs/ecg.md)."""
+    import keras
+    from keras import layers
+
+    if len(members) == 1:
+        return members[0]
+    first = members[0]
+    beat = keras.Input(first.input["beat"].shape[1:], name="beat")
+    rr = keras.Input(first.input["rr"].shape[1:], name="rr")
+    outs = [m({"beat": beat, "rr": rr})["probs"] for m in members]
+    probs = layers.Average(name="probs")(outs)
+    model = keras.Model({"beat": beat, "rr": rr}, {"probs": probs}, name="ecg_ensemble")
+    model.compile(loss={"probs": "sparse_categorical_crossentropy"})
     return model
 
 
@@ -355,6 +377,9 @@ def add_train_args(p: argparse.ArgumentParser) -> None:
                         "(needs the irregularity RR column; default 0 = off)")
     p.add_argument("--synthetic-records", type=int, default=24, help="records for builtin:synthetic")
     p.add_argument("--width", type=float, default=1.0, help="channel multiplier of the network")
+    p.add_argument("--members", type=int, default=1,
+                   help="train N networks (training seeds SEED..SEED+N-1, same data and folds) and ship their "
+                        "averaged probabilities as one model (default 1)")
     p.add_argument("--rr-features", nargs="+", default=list(RECIPE_RR_FEATURES), metavar="NAME",
                    help=f"RR feature columns, from {sorted(RR_COLUMNS)}")
     p.add_argument("--lr-schedule", default="cosine", help=f"one of {sorted(LR_SCHEDULES)} (default cosine)")
@@ -383,6 +408,8 @@ def run_train(args) -> int:
     from .keras_model import save_model
 
     epochs, batch, lr = args.epochs or 8, args.batch_size or 256, args.lr or 3e-3
+    if args.members < 1:
+        raise ValueError(f"--members: expected >= 1, got {args.members}")
     params = _params_for(args)
     beats = load_training_beats(args.data, args.records, params, args.lead, args.synthetic_records, args.seed)
     train, val, held = split_folds(beats, args.folds, args.fold, args.seed)
@@ -398,13 +425,20 @@ def run_train(args) -> int:
                         extra={"task": "ecg", "params": params.to_dict(), "model": asdict(cfg),
                                "class_weights": weights.tolist(), "sampling": asdict(sampling),
                                "validation_records": held})
-    train_ds = make_sequence(train, params, weights, batch, sampling, args.seed)
     val_fn = (lambda m: _flat_metrics(evaluate_beats(m, val, params))) if val is not None and len(val) else None
     print(f"ecg: {len(train)} training beats {np.bincount(train.label, minlength=5).tolist()}, "
           f"{0 if val is None else len(val)} validation beats (records {held})", file=sys.stderr)
-    schedule = lr_schedule(args.lr_schedule, lr, len(train_ds) * epochs)
-    model, _ = fit(lambda: build_model(params.window, train.rr.shape[1], cfg, schedule), train_ds, fit_cfg,
-                   val_metrics=val_fn)
+    members = []
+    for k in range(args.members):
+        seed = args.seed + k
+        mcfg = fit_cfg if args.members == 1 else replace(fit_cfg, out_dir=str(Path(args.out) / f"member{k}"), seed=seed)
+        train_ds = make_sequence(train, params, weights, batch, sampling, seed)
+        schedule = lr_schedule(args.lr_schedule, lr, len(train_ds) * epochs)
+        name = "ecg_cnn" if args.members == 1 else f"member{k}"
+        model, _ = fit(lambda s=schedule, n=name: build_model(params.window, train.rr.shape[1], cfg, s, name=n),
+                       train_ds, mcfg, val_metrics=val_fn)
+        members.append(model)
+    model = ensemble_model(members)
     meta = ecg_metadata(params, train.rr.shape[1], _provenance(args, beats, train, held))
     if val is not None and len(val):
         meta["evaluation"] = {"float_validation_beats": evaluate_beats(model, val, params)}
@@ -444,6 +478,9 @@ def _provenance(args, beats: BeatSet, train: BeatSet, held) -> dict:
             "beats_per_class": dict(zip(AAMI_CLASSES, np.bincount(train.label, minlength=5).tolist(), strict=True)),
             "data_fingerprint": digest, "command": "edgecnn train ecg " + " ".join(sys.argv[3:]),
             "seed": args.seed}
+    if args.members > 1:
+        prov["members"] = {"count": args.members, "seeds": list(range(args.seed, args.seed + args.members)),
+                           "combine": "mean of the members' probabilities"}
     if not str(args.data).startswith("builtin:"):
         prov["attribution"] = ATTRIBUTION
     return prov

@@ -67,3 +67,32 @@ def test_convert_cli_with_eval(tmp_path):
     assert abs(ev["float"]["macro_f1"] - ev["int8"]["macro_f1"]) < 0.2
     assert tfl.stat().st_size < 200_000
     assert json.loads(json.dumps(meta))["task"] == "ecg"
+
+
+def test_members_ensemble_trains_saves_and_converts(tmp_path):
+    """`train ecg --members 2`: two seeds, one model whose probs are their mean, in Keras and in int8."""
+    from edgecnn.edge.cli import main
+    from edgecnn.edge.edgetpu import op_name
+    from edgecnn.train.keras_model import load_keras
+
+    out = tmp_path / "ens"
+    assert main(["train", "ecg", "--data", "builtin:synthetic", "--out", str(out), "--epochs", "1",
+                 "--synthetic-records", "4", "--width", "0.25", "--members", "2", "--seed", "5"]) == 0
+    model, meta = load_keras(out / "model.keras", "ecg")
+    assert meta["provenance"]["members"]["seeds"] == [5, 6]
+    import keras
+
+    members = [keras.models.load_model(out / f"member{k}" / "checkpoints" / "last.keras", compile=False)
+               for k in range(2)]
+    rep = list(E.representative_dataset(meta, "builtin:synthetic", 120, seed=0))
+    x = {k: np.concatenate([s[k] for s in rep[100:]]) for k in ("beat", "rr")}
+    mean = np.mean([m.predict(x, verbose=0)["probs"] for m in members], axis=0)
+    np.testing.assert_allclose(model.predict(x, verbose=0)["probs"], mean, atol=1e-5)
+    path = tmp_path / "ens.tflite"
+    path.write_bytes(convert_keras(model, representative=rep[:100], metadata=meta))
+    edge = load_model(path, task="ecg")
+    ops = {op_name(*edge.tables.op_codes[i]) for i in edge.tables.operators}
+    assert "SOFTMAX" in ops and "ADD" in ops, ops
+    got = edge.run(x)["probs"]
+    assert np.abs(got - mean).max() < 0.1 and (got.argmax(1) == mean.argmax(1)).mean() >= 0.9
+    assert main(["train", "ecg", "--data", "builtin:synthetic", "--out", str(tmp_path / "bad"), "--members", "0"]) == 2
