@@ -3,9 +3,9 @@
 #   scripts/real_detect.sh DATA [SETS...]      (DATA = ../shared/data; SETS default: all three)
 # Each set: train (MobileNet alpha 0.25 ImageNet backbone, 320x320, own seeded 80/20 split), convert to
 # int8 (calibration on the set), evaluate float and int8 on the validation split with the same edge/ code.
-# Training ends with QAT_EPOCHS (default 12) epochs of quantization-aware fine-tuning (train/qat.py), so
+# Training ends with QAT_EPOCHS (default 30) epochs of quantization-aware fine-tuning (train/qat.py), so
 # the int8 model keeps the float model's mAP.
-# Environment: OUT (default runs/detect), TRAIN_ARGS (more `train detect` flags, e.g. --folds 3 --fold 0), EPOCHS (default 80), QAT_EPOCHS (default 12), PY (default .venv/bin/python), SKIP_TRAIN=1
+# Environment: OUT (default runs/detect), TRAIN_ARGS (more `train detect` flags, e.g. --folds 3 --fold 0), EPOCHS (default 80), QAT_EPOCHS (default 30), PY (default .venv/bin/python), SKIP_TRAIN=1
 # (convert + evaluate the models already in runs/detect/<set>/), QAT_ONLY=1 (no training: QAT on the
 # trained runs/detect/<set>/model.keras, kept as model_before_qat.keras, then convert + evaluate).
 # runs/detect/summary.json covers every set evaluated so far.
@@ -14,7 +14,7 @@ DATA=${1:?usage: scripts/real_detect.sh DATA [SETS...]}
 shift || true
 SETS=${*:-raccoon kangaroo pennfudan}
 EPOCHS=${EPOCHS:-80}
-QAT_EPOCHS=${QAT_EPOCHS:-12}
+QAT_EPOCHS=${QAT_EPOCHS:-30}
 PY=${PY:-.venv/bin/python}
 WEIGHTS="$DATA/weights/mobilenet_2_5_224_tf_no_top.weights.h5"
 OUT=${OUT:-runs/detect}

@@ -41,7 +41,7 @@ class DetectorConfig:
     width: int = 96                # head channels
     ignore_thresh: float = 0.5
     head_clip: float = 8.0         # raw head outputs clamped to +-head_clip (0: off); bounds the int8 output step
-    box_gain: float = 2.5          # tx, ty, tw, th leave the model x box_gain (finer int8 steps); decode divides
+    box_gain: float = 1.0          # tx, ty, tw, th leave the model x box_gain (finer int8 steps); decode divides
     obj_gain: float = 1.0          # multipliers on the YOLOv5-style loss weights
     cls_gain: float = 1.0
 
@@ -298,8 +298,9 @@ def add_train_args(p: argparse.ArgumentParser) -> None:
                    help=f"clamp the raw head outputs to +-N (default {d.head_clip:g}; 0 = off): a bounded range "
                         "gives the int8 outputs a finer step")
     p.add_argument("--box-gain", type=float, default=d.box_gain,
-                   help=f"the head emits tx, ty, tw, th x N (default {d.box_gain:g}; 1 = plain): inside the clamp the "
-                        "box values then use N times finer int8 steps; the decoder divides by N")
+                   help=f"the head emits tx, ty, tw, th x N (default {d.box_gain:g} = plain): inside the clamp the "
+                        "box values then use N times finer int8 steps, the decoder divides by N (no gain in the "
+                        "cross-validation: docs/detect.md)")
     p.add_argument("--val-split", type=float, default=0.2, help="validation fraction (seeded split)")
     p.add_argument("--folds", type=int, default=0,
                    help="K-fold cross-validation: validate on part --fold of K seeded parts (instead of --val-split)")

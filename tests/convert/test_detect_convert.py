@@ -22,7 +22,7 @@ def converted(tmp_path_factory):
     from edgecnn.edge.interpreter import load_model
     from edgecnn.train import detector as T
 
-    model, meta = _fixture_module().train_tiny(steps=30)
+    model, meta = _fixture_module().train_tiny(steps=30, box_gain=2.5)  # parity through the --box-gain path
     rep = list(T.representative_dataset(meta, "builtin:synthetic", 40, seed=1))
     path = tmp_path_factory.mktemp("det") / "tiny_int8.tflite"
     path.write_bytes(convert_keras(model, representative=rep[:32], metadata=meta))
@@ -40,7 +40,7 @@ class TestParity:
             assert r["mean_abs"] <= 2.0 * r["output_scale"] and r["max_abs"] <= 12 * r["output_scale"], (name, r)
 
     def test_box_gain_is_folded_into_the_head_convolution(self, converted):
-        """The tiny detector carries box_gain 2.5: no MUL in the int8 file, box values 2.5x the Keras logits."""
+        """The tiny detector carries box_gain 2.5: the converter folds the gain, no MUL in the int8 file."""
         model, meta, edge, check = converted
         assert meta["params"]["box_gain"] == 2.5
         from edgecnn.edge.edgetpu import op_name
