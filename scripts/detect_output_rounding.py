@@ -1,0 +1,74 @@
+"""How much of the float-vs-int8 mAP difference the int8 output grid alone explains.
+
+    python scripts/detect_output_rounding.py --runs RUN_DIR... --data DIR [--json]
+
+For each run (model.keras, model_int8.tflite, split.json) the float model is run three ways on its
+own validation images, through the same edge/ decode and mAP code: as is, with only its raw head
+outputs rounded to the int8 model's output grid (its scale and zero point: nothing else
+quantized), and the int8 model itself. Detections are pooled over the runs (as
+scripts/detect_gap.py --runs does). If "float, outputs rounded" is as far from float as int8 is,
+the int8 network is as good as the float one and the difference comes from representing the raw
+head (scores and boxes) in 256 levels.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+import numpy as np
+
+from edgecnn.edge.detect import Detector
+from edgecnn.edge.eval_detect import EVAL_CONF, evaluate_detections, load_eval_set, predict_records
+from edgecnn.edge.loader import open_model
+
+
+class RoundedOutputs:
+    """A model whose outputs are rounded to the int8 grid of another model's outputs."""
+
+    def __init__(self, model, grid_model):
+        self.model, self.metadata = model, model.metadata
+        self.grid = {t.name: (t.scale, t.zero_point) for t in grid_model.outputs}
+
+    def __getattr__(self, name):
+        return getattr(self.model, name)
+
+    def run(self, inputs):
+        out = {}
+        for name, v in self.model.run(inputs).items():
+            scale, zero = self.grid[name]
+            q = np.clip(np.round(np.asarray(v, np.float64) / scale) + zero, -128, 127)
+            out[name] = ((q - zero) * scale).astype(np.float32)
+        return out
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--runs", nargs="+", required=True, help="run folders (model.keras, model_int8.tflite, split.json)")
+    p.add_argument("--data", required=True)
+    p.add_argument("--json", action="store_true")
+    a = p.parse_args(argv)
+    names = ("float", "float_outputs_rounded", "int8")
+    truths, preds, labels = [], {k: [] for k in names}, None
+    for run in a.runs:
+        f = open_model(f"{run}/model.keras", task="detect")
+        q = open_model(f"{run}/model_int8.tflite", task="detect")
+        models = {"float": f, "float_outputs_rounded": RoundedOutputs(f, q), "int8": q}
+        labels = labels or Detector(f).labels
+        ann = load_eval_set(a.data, None, labels, f"{run}/split.json")
+        truths += [(r.xyxy, r.class_ids) for r in ann.records]
+        for k, m in models.items():
+            preds[k] += predict_records(Detector(m).with_config(conf=EVAL_CONF, max_det=300), ann.records)
+    res = {"runs": len(a.runs), "images": len(truths),
+           **{f"{k}_map50": evaluate_detections(preds[k], truths, labels)["map50"] for k in names}}
+    if a.json:
+        print(json.dumps(res))
+    else:
+        print(f"{res['images']} images: mAP@0.5 float {res['float_map50']:.3f}, float with outputs rounded to the "
+              f"int8 grid {res['float_outputs_rounded_map50']:.3f}, int8 {res['int8_map50']:.3f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
