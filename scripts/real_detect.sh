@@ -26,7 +26,7 @@ for s in $SETS; do
     [ -f "$d/model_before_qat.keras" ] || { cp "$d/model.keras" "$d/model_before_qat.keras"
                                             cp "$d/model.keras.json" "$d/model_before_qat.keras.json"; }
     $PY -m edgecnn.edge.cli train detect --data "$DATA/det/$s" --out "$d" --qat-from "$d/model_before_qat.keras" \
-        --qat-epochs "$QAT_EPOCHS" --cache "$d/cache"
+        --qat-epochs "$QAT_EPOCHS" --cache "$d/cache" ${TRAIN_ARGS:-}
   elif [ "${SKIP_TRAIN:-0}" != 1 ]; then
     echo "== $s: train" >&2
     $PY -m edgecnn.edge.cli train detect --data "$DATA/det/$s" --out "$d" --epochs "$EPOCHS" --img-size 320 \
