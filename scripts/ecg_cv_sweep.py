@@ -49,13 +49,14 @@ def run_fold(beats, held, opts: dict) -> np.ndarray:
 
     from edgecnn.edge.ecg import ECGParams
     from edgecnn.train import ecg as E
+    from edgecnn.train import ecg_sampling as S
 
     mask = np.isin(beats.record, held)
     tr, va = beats.subset(~mask), beats.subset(mask)
     mean, std = E.rr_stats(tr.rr)
     params = replace(ECGParams(), rr_mean=tuple(mean), rr_std=tuple(std))
     weights = E.cap_weights(E.class_weights(tr.label, opts["power"]), opts["caps"])
-    seq = E.make_sequence(tr, params, weights, 256, E.SamplingConfig(**opts["sampling"]), opts["seed"])
+    seq = S.make_sequence(tr, params, weights, 256, S.SamplingConfig(**opts["sampling"]), opts["seed"])
     keras.utils.set_random_seed(opts["seed"])
     lr = E.lr_schedule(opts["schedule"], opts["lr"], len(seq) * opts["epochs"])
     model = E.build_model(params.window, tr.rr.shape[1], E.ECGModelConfig(**opts["model"]), lr)

@@ -8,6 +8,7 @@ import pytest
 from edgecnn.edge import ecg_io
 from edgecnn.edge.ecg import ECGParams
 from edgecnn.train import ecg as E
+from edgecnn.train import ecg_sampling as S
 from edgecnn.train.data import wfdb_records as W
 from edgecnn.train.data.synthetic_ecg import SyntheticConfig, synth_record, write_wfdb
 
@@ -73,12 +74,12 @@ class TestSampling:
     @pytest.mark.parametrize("kw", [{"n_keep": 0.0}, {"n_keep": 1.5}, {"ectopic_copies": -1}, {"noise": -0.1}])
     def test_sampling_config_rejects(self, kw):
         with pytest.raises(ValueError):
-            E.SamplingConfig(**kw)
+            S.SamplingConfig(**kw)
 
     @pytest.mark.parametrize("n_keep,copies", [(1.0, 0), (0.3, 1), (0.1, 2)])
     def test_epoch_indices(self, n_keep, copies):
         labels = np.array([0] * 2000 + [1] * 30 + [2] * 50)
-        idx = E.epoch_indices(labels, E.SamplingConfig(n_keep=n_keep, ectopic_copies=copies), np.random.default_rng(0))
+        idx = S.epoch_indices(labels, S.SamplingConfig(n_keep=n_keep, ectopic_copies=copies), np.random.default_rng(0))
         counts = np.bincount(labels[idx], minlength=3)
         assert counts[1] == 30 * (1 + copies) and counts[2] == 50 * (1 + copies)
         assert abs(counts[0] - 2000 * n_keep) <= 5 * np.sqrt(2000 * n_keep * (1 - n_keep)) + 1e-9
@@ -87,11 +88,11 @@ class TestSampling:
     def test_augment_keeps_template_and_r(self):
         rng = np.random.default_rng(1)
         beat = rng.normal(size=(16, 128, 2)).astype(np.float32)
-        off = E.augment_beats(beat, rng, E.SamplingConfig(amp=0, shift=0, noise=0, stretch=0), 54)
+        off = S.augment_beats(beat, rng, S.SamplingConfig(amp=0, shift=0, noise=0, stretch=0), 54)
         np.testing.assert_array_equal(off, beat)
-        stretched = E.augment_beats(beat, rng, E.SamplingConfig(amp=0, shift=0, noise=0, stretch=0.1), 54)
+        stretched = S.augment_beats(beat, rng, S.SamplingConfig(amp=0, shift=0, noise=0, stretch=0.1), 54)
         np.testing.assert_allclose(stretched[:, 54, 0], beat[:, 54, 0], atol=1e-6)  # R stays put
-        full = E.augment_beats(beat, rng, E.SamplingConfig(), 54)
+        full = S.augment_beats(beat, rng, S.SamplingConfig(), 54)
         np.testing.assert_array_equal(full[:, :, 1], beat[:, :, 1])  # the template channel is untouched
         assert not np.allclose(full[:, :, 0], beat[:, :, 0]) and full.dtype == np.float32
 
@@ -101,7 +102,7 @@ class TestSampling:
         labels = np.array([0] * 500 + [1] * 40 + [2] * 60)
         beats = W.BeatSet(np.zeros((n, 128, 2), np.float32), np.ones((n, 8), np.float32), labels, np.full(n, "r"))
         weights = np.array([1.0, 3.0, 2.0, 1.0, 0.0])
-        seq = E.make_sequence(beats, params, weights, 32, E.SamplingConfig(n_keep=0.2, premature=0.0), seed=0)
+        seq = S.make_sequence(beats, params, weights, 32, S.SamplingConfig(n_keep=0.2, premature=0.0), seed=0)
         x, y, sw = seq[0]
         assert x["beat"].shape == (32, 128, 2) and x["rr"].shape == (32, 8) and y["probs"].shape == (32,)
         np.testing.assert_allclose(sw, weights[y["probs"]])
@@ -118,7 +119,7 @@ class TestSampling:
         cfg = RRConfig()
         # pre, post, local, long, pre/local, post/local, pre/long, local/long
         row = np.array([[0.8, 0.8, 0.8, 1.0, 1.0, 1.0, 0.8, 0.8]], np.float32)
-        out = E.make_premature(np.repeat(row, 200, axis=0), cfg, np.random.default_rng(0))
+        out = S.make_premature(np.repeat(row, 200, axis=0), cfg, np.random.default_rng(0))
         pre, post, local, long = out[:, 0], out[:, 1], out[:, 2], out[:, 3]
         assert np.all((pre >= 0.8 * 0.55 - 1e-6) & (pre <= 0.8 * 0.85 + 1e-6))
         assert np.all((post >= 0.8 - 1e-6) & (post <= 0.8 * 1.35 + 1e-6))
@@ -128,19 +129,19 @@ class TestSampling:
         np.testing.assert_allclose(out[:, 6], pre / long, rtol=1e-6)
         np.testing.assert_allclose(out[:, 7], 0.8, rtol=1e-6)
         with pytest.raises(ValueError, match="post_rr"):
-            E.make_premature(row[:, :1], RRConfig(names=("pre_rr",)), np.random.default_rng(0))
+            S.make_premature(row[:, :1], RRConfig(names=("pre_rr",)), np.random.default_rng(0))
 
     def test_make_irregular_sets_an_af_context(self):
         from edgecnn.edge.signal import RR_FEATURES, RRConfig
 
         cfg = RRConfig(names=(*RR_FEATURES, "irregularity"))
         row = np.array([[0.8, 0.8, 0.8, 1.0, 1.0, 1.0, 0.8, 0.8, 0.03]], np.float32)
-        out = E.make_irregular(np.repeat(row, 200, axis=0), cfg, np.random.default_rng(0))
+        out = S.make_irregular(np.repeat(row, 200, axis=0), cfg, np.random.default_rng(0))
         assert np.all((out[:, 8] >= 0.12) & (out[:, 8] <= 0.40))
         np.testing.assert_allclose(out[:, 4], out[:, 0] / 0.8, rtol=1e-5)
         assert out[:, 4].min() < 0.7 and out[:, 4].max() > 1.3 and np.all(out[:, 2] == row[0, 2])
         with pytest.raises(ValueError, match="irregularity"):
-            E.make_irregular(row[:, :8], RRConfig(), np.random.default_rng(0))
+            S.make_irregular(row[:, :8], RRConfig(), np.random.default_rng(0))
 
     def test_sequence_turns_some_n_beats_into_premature_s(self):
         params = ECGParams(rr_mean=(0.0,) * 8, rr_std=(1.0,) * 8)
@@ -149,7 +150,7 @@ class TestSampling:
         rr = np.tile(np.array([0.8, 0.8, 0.8, 1.0, 1.0, 1.0, 0.8, 0.8], np.float32), (n, 1))
         beats = W.BeatSet(np.zeros((n, 128, 2), np.float32), rr, labels, np.full(n, "r"))
         weights = np.array([1.0, 3.0, 2.0, 1.0, 0.0])
-        seq = E.make_sequence(beats, params, weights, 64, E.SamplingConfig(n_keep=1.0, premature=0.3), seed=0)
+        seq = S.make_sequence(beats, params, weights, 64, S.SamplingConfig(n_keep=1.0, premature=0.3), seed=0)
         xs, ys, ws = zip(*(seq[i] for i in range(len(seq))), strict=True)
         y = np.concatenate([v["probs"] for v in ys])
         x_rr = np.concatenate([v["rr"] for v in xs])
@@ -158,7 +159,7 @@ class TestSampling:
         assert np.all(x_rr[s, 4] < 0.86) and np.all(x_rr[~s, 4] == 1.0)  # made early; the others untouched
         np.testing.assert_allclose(np.concatenate(ws), weights[y])
         with pytest.raises(ValueError, match="premature"):
-            E.SamplingConfig(premature=1.0)
+            S.SamplingConfig(premature=1.0)
 
 
 class TestModel:
