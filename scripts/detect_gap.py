@@ -63,6 +63,34 @@ def map50(stats, idx, num_classes: int) -> float:
     return float(np.mean(aps)) if aps else 0.0
 
 
+def run_files(run_dir: str) -> tuple[str, str, str]:
+    """(float model, int8 model, split) of a training folder."""
+    return f"{run_dir}/model.keras", f"{run_dir}/model_int8.tflite", f"{run_dir}/split.json"
+
+
+def pool_runs(data: str, runs, models_for) -> tuple[list, dict, tuple, list]:
+    """Each run's models on that run's validation images, detections pooled over the runs.
+
+    ``runs``: ``(float model, int8 model, split.json or None)``; ``models_for(float, int8)`` gives the
+    models to evaluate, ``{name: model}``. Returns (truths, {name: predictions}, labels, spans),
+    ``spans`` = ``(float model path, first, end)`` of each run's images in the pooled lists.
+    """
+    truths, preds, labels, spans = [], {}, None, []
+    for fm, qm, split in runs:
+        models = models_for(open_model(fm, task="detect"), open_model(qm, task="detect"))
+        dets = {k: Detector(m).with_config(conf=EVAL_CONF, max_det=300) for k, m in models.items()}
+        run_labels = next(iter(dets.values())).labels
+        if labels is not None and list(run_labels) != list(labels):
+            raise ValueError(f"{fm}: classes {list(run_labels)} differ from the first run's {list(labels)}")
+        labels = run_labels
+        ann = load_eval_set(data, None, labels, split)
+        truths += [(r.xyxy, r.class_ids) for r in ann.records]
+        for k, d in dets.items():
+            preds.setdefault(k, []).extend(predict_records(d, ann.records))
+        spans.append((fm, len(truths) - len(ann.records), len(truths)))
+    return truths, preds, labels, spans
+
+
 def agreement(float_preds, int8_preds, conf: float = 0.25) -> float:
     """Share of float detections with score >= conf that int8 has too (same class, IoU >= 0.5, score >= conf)."""
     hit = total = 0
@@ -89,19 +117,12 @@ def main(argv=None) -> int:
     a = p.parse_args(argv)
     if bool(a.runs) == bool(a.float_model and a.int8_model):
         p.error("give FLOAT INT8 (one split) or --runs DIR... (pooled folds), not both or neither")
-    runs = ([(f"{r}/model.keras", f"{r}/model_int8.tflite", f"{r}/split.json") for r in a.runs] if a.runs
-            else [(a.float_model, a.int8_model, a.split)])
-    truths, preds, labels, spans = [], [[], []], None, []
-    for fm, qm, split in runs:
-        dets = [Detector(open_model(m, task="detect")).with_config(conf=EVAL_CONF, max_det=300) for m in (fm, qm)]
-        if labels is not None and list(dets[0].labels) != list(labels):
-            p.error(f"{fm}: classes {list(dets[0].labels)} differ from the first run's {list(labels)}")
-        labels = dets[0].labels
-        ann = load_eval_set(a.data, None, labels, split)
-        truths += [(r.xyxy, r.class_ids) for r in ann.records]
-        for k, d in enumerate(dets):
-            preds[k] += predict_records(d, ann.records)
-        spans.append((fm, len(truths) - len(ann.records), len(truths)))
+    runs = [run_files(r) for r in a.runs] if a.runs else [(a.float_model, a.int8_model, a.split)]
+    try:
+        truths, pooled, labels, spans = pool_runs(a.data, runs, lambda f, q: {"float": f, "int8": q})
+    except ValueError as exc:
+        p.error(str(exc))
+    preds = [pooled["float"], pooled["int8"]]
     full = [evaluate_detections(p_, truths, labels)["map50"] for p_ in preds]
     stats = [image_stats(p_, truths, len(labels)) for p_ in preds]
     n = len(truths)

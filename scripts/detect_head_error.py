@@ -18,7 +18,7 @@ import sys
 
 import numpy as np
 
-from edgecnn.edge.detect import Detector, split_head
+from edgecnn.edge.detect import Detector, sigmoid, split_head
 from edgecnn.edge.eval_detect import load_eval_set
 from edgecnn.edge.image import load_image
 from edgecnn.edge.loader import open_model
@@ -43,7 +43,7 @@ def main(argv=None) -> int:
         outs = [d.infer(d.preprocess(img)[0]) for d in dets]
         for h in params["heads"]:
             f, q = (split_head(o[h["name"]], len(h["anchors"]), nc) for o in outs)
-            conf = 1.0 / (1.0 + np.exp(-f[..., 4])) >= 0.25
+            conf = sigmoid(f[..., 4]) >= 0.25
             d = np.abs(f - q)
             err["txty"].append(d[..., 0:2][conf].ravel() / gain)
             err["twth"].append(d[..., 2:4][conf].ravel() / gain)
@@ -51,13 +51,13 @@ def main(argv=None) -> int:
     res = {k: float(np.mean(np.concatenate(v))) if sum(map(len, v)) else float("nan") for k, v in err.items()}
     scales = [dets[1].model.output(h["name"]).scale for h in params["heads"]]
     res.update({"box_gain": gain, "images": len(ann.records),
-                "int8_step_box": (max(scales) / gain) if scales else None, "int8_step_obj": max(scales) if scales else None})
+                "int8_step_box": max(scales) / gain, "int8_step_obj": max(scales)})
     if a.json:
         print(json.dumps(res))
     else:
         print(f"{len(ann.records)} images, box_gain {gain:g}: mean |Keras - int8| tx,ty {res['txty']:.4f}, "
-              f"tw,th {res['twth']:.4f} (confident anchors), objectness {res['obj']:.4f}"
-              + (f"; int8 step box {res['int8_step_box']:.4f}, objectness {res['int8_step_obj']:.4f}" if scales else ""))
+              f"tw,th {res['twth']:.4f} (confident anchors), objectness {res['obj']:.4f}; "
+              f"int8 step box {res['int8_step_box']:.4f}, objectness {res['int8_step_obj']:.4f}")
     return 0
 
 

@@ -18,10 +18,9 @@ import json
 import sys
 
 import numpy as np
+from detect_gap import pool_runs, run_files  # scripts/ is on the path when this runs as a script
 
-from edgecnn.edge.detect import Detector
-from edgecnn.edge.eval_detect import EVAL_CONF, evaluate_detections, load_eval_set, predict_records
-from edgecnn.edge.loader import open_model
+from edgecnn.edge.eval_detect import evaluate_detections
 
 
 class RoundedOutputs:
@@ -50,16 +49,9 @@ def main(argv=None) -> int:
     p.add_argument("--json", action="store_true")
     a = p.parse_args(argv)
     names = ("float", "float_outputs_rounded", "int8")
-    truths, preds, labels = [], {k: [] for k in names}, None
-    for run in a.runs:
-        f = open_model(f"{run}/model.keras", task="detect")
-        q = open_model(f"{run}/model_int8.tflite", task="detect")
-        models = {"float": f, "float_outputs_rounded": RoundedOutputs(f, q), "int8": q}
-        labels = labels or Detector(f).labels
-        ann = load_eval_set(a.data, None, labels, f"{run}/split.json")
-        truths += [(r.xyxy, r.class_ids) for r in ann.records]
-        for k, m in models.items():
-            preds[k] += predict_records(Detector(m).with_config(conf=EVAL_CONF, max_det=300), ann.records)
+    truths, preds, labels, _ = pool_runs(a.data, [run_files(r) for r in a.runs],
+                                         lambda f, q: {"float": f, "float_outputs_rounded": RoundedOutputs(f, q),
+                                                       "int8": q})
     res = {"runs": len(a.runs), "images": len(truths),
            **{f"{k}_map50": evaluate_detections(preds[k], truths, labels)["map50"] for k in names}}
     if a.json:
