@@ -30,31 +30,50 @@ CONFIGS = {
     "no_caps": {"caps": []},
     "all_n": {"sampling": {"n_keep": 1.0, "amp": 0.0, "shift": 0.0, "stretch": 0.0}},
     "small": {"model": {"filters": (8, 16, 16), "hidden": 16, "dropout": 0.4}},
+    "run05": {"sampling": {"run": 0.05}},
+    "run10": {"sampling": {"run": 0.1}},
+    "run05_prem05": {"sampling": {"run": 0.05, "premature": 0.05}},
+    "run05_noise30": {"sampling": {"run": 0.05, "noise": 0.3, "shift": 0.3}},
+    # these need a cache with the irregularity column (--make-cache ... --rr-features <recipe's 8> irregularity)
+    "run10_irr10": {"sampling": {"run": 0.1, "irregular": 0.1}},
+    "run05_prem05_irr10": {"sampling": {"run": 0.05, "premature": 0.05, "irregular": 0.1}},
     "round1": {"power": 1.0, "caps": [], "schedule": "constant", "epochs": 12,
                "sampling": {"n_keep": 1.0, "amp": 0.0, "shift": 0.0, "stretch": 0.0}},
 }
 
 
-def make_cache(data: str, path: str) -> None:
+def make_cache(data: str, path: str, rr_names: list[str] | None) -> None:
     from edgecnn.edge.ecg import ECGParams
+    from edgecnn.edge.signal import RRConfig
     from edgecnn.train import ecg as E
 
-    b = E.load_training_beats(data, ["DS1"], ECGParams())
-    np.savez(path, beat=b.beat.astype(np.float16), rr=b.rr, label=b.label, record=b.record)
+    params = ECGParams() if not rr_names else replace(ECGParams(), rr=RRConfig(names=tuple(rr_names)))
+    b = E.load_training_beats(data, ["DS1"], params)
+    np.savez(path, beat=b.beat.astype(np.float16), rr=b.rr, label=b.label, record=b.record,
+             rr_names=np.array(params.rr.names))
 
 
-def run_fold(beats, held, opts: dict) -> np.ndarray:
+def cache_params(z):
+    """Default ECGParams with the RR columns of the cache (older caches: the default 8)."""
+    from edgecnn.edge.ecg import ECGParams
+    from edgecnn.edge.signal import RRConfig
+
+    if "rr_names" not in z.files:
+        return ECGParams()
+    return replace(ECGParams(), rr=RRConfig(names=tuple(str(n) for n in z["rr_names"])))
+
+
+def run_fold(beats, held, opts: dict, base) -> np.ndarray:
     """Train on all but ``held`` records; held-out probabilities."""
     import keras
 
-    from edgecnn.edge.ecg import ECGParams
     from edgecnn.train import ecg as E
     from edgecnn.train import ecg_sampling as S
 
     mask = np.isin(beats.record, held)
     tr, va = beats.subset(~mask), beats.subset(mask)
     mean, std = E.rr_stats(tr.rr)
-    params = replace(ECGParams(), rr_mean=tuple(mean), rr_std=tuple(std))
+    params = replace(base, rr_mean=tuple(mean), rr_std=tuple(std))
     weights = E.cap_weights(E.class_weights(tr.label, opts["power"]), opts["caps"])
     seq = S.make_sequence(tr, params, weights, 256, S.SamplingConfig(**opts["sampling"]), opts["seed"])
     keras.utils.set_random_seed(opts["seed"])
@@ -76,9 +95,11 @@ def main() -> None:
     ap.add_argument("--save-probs", action="store_true",
                     help="also write OUT/NAME_seedS_probs.npz (held-out probabilities of every beat, cache order), "
                          "e.g. to compare seed ensembles")
+    ap.add_argument("--rr-features", nargs="+", default=None, metavar="NAME",
+                    help="with --make-cache: the RR columns to cache (default: those of the recipe)")
     args = ap.parse_args()
     if args.make_cache:
-        make_cache(args.make_cache, args.cache)
+        make_cache(args.make_cache, args.cache, args.rr_features)
         return
     from edgecnn.edge.eval_ecg import class_metrics
     from edgecnn.edge.fileio import atomic_write_json
@@ -93,7 +114,7 @@ def main() -> None:
         cm, t0 = np.zeros((5, 5), np.int64), time.time()
         oof = np.zeros((len(beats.label), 5), np.float32)
         for held in folds:
-            probs = run_fold(beats, held, opts)
+            probs = run_fold(beats, held, opts, cache_params(z))
             mask = np.isin(beats.record, held)
             oof[mask] = probs
             np.add.at(cm, (beats.label[mask], probs.argmax(1)), 1)

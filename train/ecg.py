@@ -221,6 +221,9 @@ def add_train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--irregular", type=float, default=s.irregular,
                    help="share of N beats per batch given an atrial-fibrillation RR context and kept N "
                         "(needs the irregularity RR column; default 0 = off)")
+    p.add_argument("--run", type=float, default=s.run,
+                   help="share of N beats per batch put inside a made-up run of supraventricular beats (SVT) "
+                        "in their RR features and labelled S (default 0 = off)")
     p.add_argument("--synthetic-records", type=int, default=24, help="records for builtin:synthetic")
     p.add_argument("--width", type=float, default=1.0, help="channel multiplier of the network")
     p.add_argument("--members", type=int, default=1,
@@ -263,7 +266,7 @@ def run_train(args) -> int:
     params = replace(params, rr_mean=tuple(mean), rr_std=tuple(std))
     weights = cap_weights(class_weights(train.label, args.weight_power), args.max_weight)
     sampling = SamplingConfig(args.n_keep, args.ectopic_copies, args.augment_amp, args.augment_shift,
-                              args.augment_noise, args.augment_stretch, args.premature, args.irregular)
+                              args.augment_noise, args.augment_stretch, args.premature, args.irregular, args.run)
     cfg = ECGModelConfig()
     cfg = replace(cfg, stem=_w(cfg.stem, args.width), filters=tuple(_w(f, args.width) for f in cfg.filters))
     fit_cfg = FitConfig(out_dir=args.out, epochs=epochs, batch_size=batch, lr=lr, seed=args.seed,

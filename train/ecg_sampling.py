@@ -28,7 +28,8 @@ class SamplingConfig:
     by a factor uniform in ``1 +- stretch`` (all relative to the template's std). ``premature``:
     share of the N beats in each batch turned into S examples by making them premature in their RR
     features (see :func:`make_premature`); ``irregular``: share of the other N beats given an
-    irregularly irregular context and kept N (see :func:`make_irregular`)."""
+    irregularly irregular context and kept N (see :func:`make_irregular`); ``run``: share put inside a
+    run of supraventricular beats (SVT) and labelled S (see :func:`make_run`)."""
 
     n_keep: float = 0.3
     ectopic_copies: int = 1
@@ -38,14 +39,16 @@ class SamplingConfig:
     stretch: float = 0.08
     premature: float = 0.1
     irregular: float = 0.0
+    run: float = 0.0
 
     def __post_init__(self):
         if not 0.0 < self.n_keep <= 1.0:
             raise ValueError(f"n_keep must be in (0, 1], got {self.n_keep}")
         if self.ectopic_copies < 0 or min(self.amp, self.shift, self.noise, self.stretch) < 0:
             raise ValueError(f"ectopic_copies and augmentation sizes must be >= 0, got {self}")
-        if not (0.0 <= self.premature < 1.0 and 0.0 <= self.irregular < 1.0):
-            raise ValueError(f"premature and irregular must be in [0, 1), got {self.premature}, {self.irregular}")
+        shares = (self.premature, self.irregular, self.run)
+        if min(shares) < 0.0 or sum(shares) >= 1.0:
+            raise ValueError(f"premature, irregular and run must be >= 0 with a sum below 1, got {shares}")
 
 
 PREMATURE_PRE = (0.55, 0.85)   # pre-RR x this: how early a made-up S beat comes (S beats of MIT-BIH: ~0.5-0.85)
@@ -97,6 +100,35 @@ def make_premature(rr: np.ndarray, cfg: RRConfig, rng: np.random.Generator) -> n
                 "local": column("local_rr"), "long": column("long_rr")}
 
     return _rewrite_rhythm(rr, cfg, PREMATURE_NEEDS, "premature", ctx)
+
+
+RUN_RATE = (0.45, 0.8)        # RR inside a made-up SVT run / the patient's RR (MIT-BIH 207/209 runs: ~0.55-0.75)
+RUN_JITTER = (0.9, 1.1)       # beat-to-beat RR variation inside a run
+RUN_LAST = 0.2                # share of the made-up run beats that end their run (post-RR: a pause)
+
+
+def make_run(rr: np.ndarray, cfg: RRConfig, rng: np.random.Generator) -> np.ndarray:
+    """Raw RR feature rows of beats moved inside a run of supraventricular beats (SVT): the beat
+    is the k-th (k uniform in 1..``cfg.local_beats``) of a run at ``f`` x the patient's rhythm (the
+    local mean before it), so its pre-RR is short, its post-RR too (or a pause if it ends the run),
+    and k of the intervals in the local mean are the run's; the long mean stays the patient's.
+
+    :func:`make_premature` teaches "earlier than the local rhythm"; inside a run the local mean
+    follows the run and only the long mean still says premature. MIT-BIH DS1 has such runs in
+    only two patients (207, 209), one fold of a patient-disjoint split."""
+    def ctx(column, n):
+        f = rng.uniform(*RUN_RATE, n)
+        span = cfg.local_beats
+        k = rng.integers(1, span + 1, n)
+        base = column("local_rr")
+        last = rng.random(n) < RUN_LAST
+        post = np.where(last, column("post_rr") * rng.uniform(*PREMATURE_POST, n),
+                        base * f * rng.uniform(*RUN_JITTER, n))
+        local = base * (k * f + (span - k)) / span
+        return {"pre": np.clip(base * f * rng.uniform(*RUN_JITTER, n), cfg.rr_min, cfg.rr_max),
+                "post": np.clip(post, cfg.rr_min, cfg.rr_max), "local": local, "long": column("long_rr")}
+
+    return _rewrite_rhythm(rr, cfg, PREMATURE_NEEDS, "SVT-run", ctx)
 
 
 def augment_beats(beat: np.ndarray, rng: np.random.Generator, cfg: SamplingConfig, r_index: int) -> np.ndarray:
@@ -155,10 +187,12 @@ def make_sequence(beats: BeatSet, params: ECGParams, weights: np.ndarray, batch:
             rng = np.random.default_rng([seed, self.epoch, i])
             b = augment_beats(beats.beat[idx], rng, cfg, params.window.before)
             x_rr, label = rr[idx], beats.label[idx]
-            if cfg.premature or cfg.irregular:
+            if cfg.premature or cfg.irregular or cfg.run:
                 u = rng.random(len(idx))
                 turn = np.flatnonzero((label == 0) & (u < cfg.premature))
                 shake = np.flatnonzero((label == 0) & (u >= cfg.premature) & (u < cfg.premature + cfg.irregular))
+                lo = cfg.premature + cfg.irregular
+                in_run = np.flatnonzero((label == 0) & (u >= lo) & (u < lo + cfg.run))
                 x_rr, label = x_rr.copy(), label.copy()
                 if len(turn):
                     x_rr[turn] = normalize_rr(make_premature(beats.rr[idx[turn]], params.rr, rng),
@@ -167,6 +201,10 @@ def make_sequence(beats: BeatSet, params: ECGParams, weights: np.ndarray, batch:
                 if len(shake):
                     x_rr[shake] = normalize_rr(make_irregular(beats.rr[idx[shake]], params.rr, rng),
                                                params.rr_mean, params.rr_std)
+                if len(in_run):
+                    x_rr[in_run] = normalize_rr(make_run(beats.rr[idx[in_run]], params.rr, rng),
+                                                params.rr_mean, params.rr_std)
+                    label[in_run] = AAMI_CLASSES.index("S")
             return {"beat": b, "rr": x_rr}, {"probs": label}, sw[label]
 
         def on_epoch_end(self):

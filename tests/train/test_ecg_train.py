@@ -143,6 +143,26 @@ class TestSampling:
         with pytest.raises(ValueError, match="irregularity"):
             S.make_irregular(row[:, :8], RRConfig(), np.random.default_rng(0))
 
+    def test_make_run_puts_beats_inside_an_svt_run(self):
+        from edgecnn.edge.signal import RRConfig
+
+        cfg = RRConfig()
+        row = np.array([[0.8, 0.8, 0.8, 1.0, 1.0, 1.0, 0.8, 0.8]], np.float32)
+        out = S.make_run(np.repeat(row, 2000, axis=0), cfg, np.random.default_rng(0))
+        pre, post, local, long = out[:, 0], out[:, 1], out[:, 2], out[:, 3]
+        assert np.all((pre >= 0.8 * 0.45 * 0.9 - 1e-6) & (pre <= 0.8 * 0.8 * 1.1 + 1e-6))
+        # the local mean follows the run (k of 10 intervals), never below the run's rate nor above the rhythm's
+        assert np.all((local >= 0.8 * 0.45 - 1e-6) & (local <= 0.8 * (0.1 * 0.8 + 0.9) + 1e-6))
+        assert local.min() < 0.4 and local.max() > 0.7
+        np.testing.assert_allclose(long, 1.0)
+        np.testing.assert_allclose(out[:, 6], pre / long, rtol=1e-6)
+        np.testing.assert_allclose(out[:, 7], local / long, rtol=1e-6)
+        ends = post >= 0.8 - 1e-6                          # the last beat of a run: a pause after it
+        assert 0.1 < ends.mean() < 0.3 and np.all(post[~ends] <= 0.8 * 0.8 * 1.1 + 1e-6)
+        # beats deep in a run look on-time against the local mean and early only against the long one
+        deep = local < 0.44                               # 9 or 10 of the last 10 intervals in the run
+        assert np.all(out[deep, 4] > 0.75) and np.all(out[deep, 6] < 0.6)
+
     def test_sequence_turns_some_n_beats_into_premature_s(self):
         params = ECGParams(rr_mean=(0.0,) * 8, rr_std=(1.0,) * 8)
         n = 400
@@ -160,6 +180,22 @@ class TestSampling:
         np.testing.assert_allclose(np.concatenate(ws), weights[y])
         with pytest.raises(ValueError, match="premature"):
             S.SamplingConfig(premature=1.0)
+        with pytest.raises(ValueError, match="sum below 1"):
+            S.SamplingConfig(premature=0.5, run=0.5)
+
+    def test_sequence_puts_some_n_beats_into_runs(self):
+        params = ECGParams(rr_mean=(0.0,) * 8, rr_std=(1.0,) * 8)
+        n = 400
+        rr = np.tile(np.array([0.8, 0.8, 0.8, 1.0, 1.0, 1.0, 0.8, 0.8], np.float32), (n, 1))
+        beats = W.BeatSet(np.zeros((n, 128, 2), np.float32), rr, np.zeros(n, np.int64), np.full(n, "r"))
+        cfg = S.SamplingConfig(n_keep=1.0, premature=0.0, run=0.3)
+        seq = S.make_sequence(beats, params, np.ones(5), 64, cfg, seed=0)
+        xs, ys, _ = zip(*(seq[i] for i in range(len(seq))), strict=True)
+        y = np.concatenate([v["probs"] for v in ys])
+        x_rr = np.concatenate([v["rr"] for v in xs])
+        s = y == 1
+        assert 0.2 < s.mean() < 0.4
+        assert np.all(x_rr[s, 6] < 0.71) and np.all(x_rr[~s] == rr[0])   # early against the long mean
 
 
 class TestModel:
