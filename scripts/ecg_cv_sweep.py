@@ -21,24 +21,24 @@ from pathlib import Path
 
 import numpy as np
 
-RECIPE = {"power": 0.5, "caps": ["F=1", "Q=0"], "sampling": {}, "schedule": "cosine", "epochs": 8, "lr": 3e-3,
-          "model": {}, "seed": 0}
+RECIPE = {"power": 0.5, "caps": ["F=1", "Q=0"], "sampling": {"premature": 0.05, "run": 0.05}, "schedule": "cosine",
+          "epochs": 8, "lr": 3e-3, "model": {}, "seed": 0}
+# a variant's "sampling" entries override those of RECIPE (the rest are SamplingConfig defaults)
 CONFIGS = {
     "recipe": {},
+    "round4": {"sampling": {"premature": 0.1, "run": 0.0}},   # the recipe before --run
     "const_lr": {"schedule": "constant"},
     "pw1": {"power": 1.0},
     "no_caps": {"caps": []},
     "all_n": {"sampling": {"n_keep": 1.0, "amp": 0.0, "shift": 0.0, "stretch": 0.0}},
     "small": {"model": {"filters": (8, 16, 16), "hidden": 16, "dropout": 0.4}},
-    "run05": {"sampling": {"run": 0.05}},
-    "run10": {"sampling": {"run": 0.1}},
-    "run05_prem05": {"sampling": {"run": 0.05, "premature": 0.05}},
-    "run05_noise30": {"sampling": {"run": 0.05, "noise": 0.3, "shift": 0.3}},
-    # these need a cache with the irregularity column (--make-cache ... --rr-features <recipe's 8> irregularity)
-    "run10_irr10": {"sampling": {"run": 0.1, "irregular": 0.1}},
-    "run05_prem05_irr10": {"sampling": {"run": 0.05, "premature": 0.05, "irregular": 0.1}},
+    "run05": {"sampling": {"premature": 0.1, "run": 0.05}},
+    "run10": {"sampling": {"premature": 0.1, "run": 0.1}},
+    "run05_noise30": {"sampling": {"premature": 0.1, "run": 0.05, "noise": 0.3, "shift": 0.3}},
+    # needs a cache with the irregularity column (--make-cache ... --rr-features <the recipe's 8> irregularity)
+    "irr10": {"sampling": {"irregular": 0.1}},
     "round1": {"power": 1.0, "caps": [], "schedule": "constant", "epochs": 12,
-               "sampling": {"n_keep": 1.0, "amp": 0.0, "shift": 0.0, "stretch": 0.0}},
+               "sampling": {"n_keep": 1.0, "amp": 0.0, "shift": 0.0, "stretch": 0.0, "premature": 0.0, "run": 0.0}},
 }
 
 
@@ -111,6 +111,7 @@ def main() -> None:
     Path(args.out).mkdir(parents=True, exist_ok=True)
     for name in args.configs.split(","):
         opts = {**RECIPE, **CONFIGS[name], "seed": args.seed}
+        opts["sampling"] = {**RECIPE["sampling"], **CONFIGS[name].get("sampling", {})}
         cm, t0 = np.zeros((5, 5), np.int64), time.time()
         oof = np.zeros((len(beats.label), 5), np.float32)
         for held in folds:

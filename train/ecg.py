@@ -217,13 +217,13 @@ def add_train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--augment-stretch", type=float, default=s.stretch, help="time stretch around R, +- fraction")
     p.add_argument("--premature", type=float, default=s.premature,
                    help="share of N beats per batch made premature in their RR features and labelled S "
-                        "(default 0.1; 0 = off)")
+                        "(default 0.05; 0 = off)")
     p.add_argument("--irregular", type=float, default=s.irregular,
                    help="share of N beats per batch given an atrial-fibrillation RR context and kept N "
                         "(needs the irregularity RR column; default 0 = off)")
     p.add_argument("--run", type=float, default=s.run,
                    help="share of N beats per batch put inside a made-up run of supraventricular beats (SVT) "
-                        "in their RR features and labelled S (default 0 = off)")
+                        "in their RR features and labelled S (default 0.05; 0 = off)")
     p.add_argument("--synthetic-records", type=int, default=24, help="records for builtin:synthetic")
     p.add_argument("--width", type=float, default=1.0, help="channel multiplier of the network")
     p.add_argument("--members", type=int, default=1,

@@ -37,9 +37,9 @@ class SamplingConfig:
     shift: float = 0.1
     noise: float = 0.05
     stretch: float = 0.08
-    premature: float = 0.1
+    premature: float = 0.05
     irregular: float = 0.0
-    run: float = 0.0
+    run: float = 0.05
 
     def __post_init__(self):
         if not 0.0 < self.n_keep <= 1.0:

@@ -102,7 +102,7 @@ class TestSampling:
         labels = np.array([0] * 500 + [1] * 40 + [2] * 60)
         beats = W.BeatSet(np.zeros((n, 128, 2), np.float32), np.ones((n, 8), np.float32), labels, np.full(n, "r"))
         weights = np.array([1.0, 3.0, 2.0, 1.0, 0.0])
-        seq = S.make_sequence(beats, params, weights, 32, S.SamplingConfig(n_keep=0.2, premature=0.0), seed=0)
+        seq = S.make_sequence(beats, params, weights, 32, S.SamplingConfig(n_keep=0.2, premature=0.0, run=0.0), seed=0)
         x, y, sw = seq[0]
         assert x["beat"].shape == (32, 128, 2) and x["rr"].shape == (32, 8) and y["probs"].shape == (32,)
         np.testing.assert_allclose(sw, weights[y["probs"]])
@@ -170,7 +170,7 @@ class TestSampling:
         rr = np.tile(np.array([0.8, 0.8, 0.8, 1.0, 1.0, 1.0, 0.8, 0.8], np.float32), (n, 1))
         beats = W.BeatSet(np.zeros((n, 128, 2), np.float32), rr, labels, np.full(n, "r"))
         weights = np.array([1.0, 3.0, 2.0, 1.0, 0.0])
-        seq = S.make_sequence(beats, params, weights, 64, S.SamplingConfig(n_keep=1.0, premature=0.3), seed=0)
+        seq = S.make_sequence(beats, params, weights, 64, S.SamplingConfig(n_keep=1.0, premature=0.3, run=0.0), seed=0)
         xs, ys, ws = zip(*(seq[i] for i in range(len(seq))), strict=True)
         y = np.concatenate([v["probs"] for v in ys])
         x_rr = np.concatenate([v["rr"] for v in xs])
