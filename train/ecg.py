@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import json
 import sys
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -284,6 +285,12 @@ def run_train(args) -> int:
         train_ds = make_sequence(train, params, weights, batch, sampling, seed)
         schedule = lr_schedule(args.lr_schedule, lr, len(train_ds) * epochs)
         name = "ecg_cnn" if args.members == 1 else f"member{k}"
+        done = _finished_member(mcfg) if args.members > 1 else None
+        if done is not None:
+            print(f"ecg: member {k} finished in an earlier run with this configuration: "
+                  f"{Path(mcfg.out_dir) / 'checkpoints' / 'last.keras'}", file=sys.stderr)
+            members.append(done)
+            continue
         model, _ = fit(lambda s=schedule, n=name: build_model(params.window, train.rr.shape[1], cfg, s, name=n),
                        train_ds, mcfg, val_metrics=val_fn)
         members.append(model)
@@ -293,6 +300,25 @@ def run_train(args) -> int:
         meta["evaluation"] = {"float_validation_beats": evaluate_beats(model, val, params)}
     save_model(model, Path(args.out) / "model.keras", meta)
     return 0
+
+
+def _finished_member(cfg):
+    """The model of an ensemble member that an earlier run with this same fit configuration trained
+    to the end (``--resume``: an interrupted ensemble does not train its finished members again),
+    else None. Finished = ``history.json`` written, no ``backup/`` left, ``config.json`` equal."""
+    out = Path(cfg.out_dir)
+    last = out / "checkpoints" / "last.keras"
+    if not cfg.resume or (out / "backup").exists() or not (out / "history.json").is_file() or not last.is_file():
+        return None
+    try:
+        saved = json.loads((out / "config.json").read_text())["fit"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if saved != json.loads(json.dumps(asdict(cfg))):
+        return None
+    import keras
+
+    return keras.models.load_model(last, compile=False)
 
 
 def _w(c: int, width: float) -> int:

@@ -95,4 +95,14 @@ def test_members_ensemble_trains_saves_and_converts(tmp_path):
     assert "SOFTMAX" in ops and "ADD" in ops, ops
     got = edge.run(x)["probs"]
     assert np.abs(got - mean).max() < 0.1 and (got.argmax(1) == mean.argmax(1)).mean() >= 0.9
+    # the same command again (resume is the default): the finished members are loaded, not trained again
+    args = ["train", "ecg", "--data", "builtin:synthetic", "--out", str(out), "--epochs", "1",
+            "--synthetic-records", "4", "--width", "0.25", "--members", "2", "--seed", "5"]
+    stamps = [(out / f"member{k}" / "history.json").stat().st_mtime_ns for k in range(2)]
+    assert main(args) == 0
+    assert [(out / f"member{k}" / "history.json").stat().st_mtime_ns for k in range(2)] == stamps
+    again, _ = load_keras(out / "model.keras", "ecg")
+    np.testing.assert_allclose(again.predict(x, verbose=0)["probs"], mean, atol=1e-5)
+    assert main([*args, "--no-resume"]) == 0   # afresh: trained again
+    assert all((out / f"member{k}" / "history.json").stat().st_mtime_ns != t for k, t in enumerate(stamps))
     assert main(["train", "ecg", "--data", "builtin:synthetic", "--out", str(tmp_path / "bad"), "--members", "0"]) == 2
