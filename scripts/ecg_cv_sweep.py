@@ -21,22 +21,25 @@ from pathlib import Path
 
 import numpy as np
 
-RECIPE = {"power": 0.5, "caps": ["F=1", "Q=0"], "sampling": {"premature": 0.05, "run": 0.05}, "schedule": "cosine",
+RECIPE = {"power": 0.5, "caps": ["F=1", "Q=0", "S=2"], "sampling": {"premature": 0.05, "run": 0.05}, "schedule": "cosine",
           "epochs": 8, "lr": 3e-3, "model": {}, "seed": 0}
 # a variant's "sampling" entries override those of RECIPE (the rest are SamplingConfig defaults)
 CONFIGS = {
     "recipe": {},
-    "round4": {"sampling": {"premature": 0.1, "run": 0.0}},   # the recipe before --run
+    "round4": {"caps": ["F=1", "Q=0"], "sampling": {"premature": 0.1, "run": 0.0}},   # the recipe before --run
+    "round5": {"caps": ["F=1", "Q=0"]},                                          # before the S cap
     "const_lr": {"schedule": "constant"},
     "pw1": {"power": 1.0},
     "no_caps": {"caps": []},
     "all_n": {"sampling": {"n_keep": 1.0, "amp": 0.0, "shift": 0.0, "stretch": 0.0}},
     "small": {"model": {"filters": (8, 16, 16), "hidden": 16, "dropout": 0.4}},
-    "run05": {"sampling": {"premature": 0.1, "run": 0.05}},
-    "run10": {"sampling": {"premature": 0.1, "run": 0.1}},
-    "run05_noise30": {"sampling": {"premature": 0.1, "run": 0.05, "noise": 0.3, "shift": 0.3}},
+    "s_cap35": {"caps": ["F=1", "Q=0", "S=3.5"]},
+    # round-5 variants (without the S cap)
+    "run05": {"caps": ["F=1", "Q=0"], "sampling": {"premature": 0.1, "run": 0.05}},
+    "run10": {"caps": ["F=1", "Q=0"], "sampling": {"premature": 0.1, "run": 0.1}},
+    "run05_noise30": {"caps": ["F=1", "Q=0"], "sampling": {"premature": 0.1, "run": 0.05, "noise": 0.3, "shift": 0.3}},
     # needs a cache with the irregularity column (--make-cache ... --rr-features <the recipe's 8> irregularity)
-    "irr10": {"sampling": {"irregular": 0.1}},
+    "irr10": {"caps": ["F=1", "Q=0"], "sampling": {"irregular": 0.1}},
     "round1": {"power": 1.0, "caps": [], "schedule": "constant", "epochs": 12,
                "sampling": {"n_keep": 1.0, "amp": 0.0, "shift": 0.0, "stretch": 0.0, "premature": 0.0, "run": 0.0}},
 }

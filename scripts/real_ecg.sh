@@ -12,7 +12,7 @@
 #    when there is one, and the command to the metadata).
 # Environment: FOLDS (4), EPOCHS (8), PY (.venv/bin/python), SKIP_CV=1, SHIP=1, OUT (runs/ecg),
 # ECG_ARGS (extra `edgecnn train ecg` flags, e.g. "--run 0.1"), CV_ONLY=1 (stop after the CV).
-# Recipe (docs/ecg.md): class weights (n_max/n_c)^0.5 with F capped at 1 and Q at 0, 30 % of the N
+# Recipe (docs/ecg.md): class weights (n_max/n_c)^0.5 with F capped at 1, Q at 0 and S at 2, 30 % of the N
 # beats drawn anew each epoch, ectopic beats twice, beat augmentation (amplitude, baseline, noise,
 # time stretch), cosine learning-rate decay to 0 over 8 epochs, the 8 RR features, 5 % of the N beats of
 # each batch made premature in their RR features and labelled S (--premature 0.05) and 5 % put inside a
@@ -27,7 +27,7 @@ PY=${PY:-.venv/bin/python}
 E="$PY -m edgecnn.edge.cli"
 OUT=${OUT:-runs/ecg}
 RECIPE=(--records DS1 --epochs "$EPOCHS" --batch-size 256 --lr 3e-3 --lr-schedule cosine --weight-power 0.5
-        --max-weight F=1 Q=0 --n-keep 0.3 --ectopic-copies 1 --augment-amp 0.1 --augment-shift 0.1
+        --max-weight F=1 Q=0 S=2 --n-keep 0.3 --ectopic-copies 1 --augment-amp 0.1 --augment-shift 0.1
         --augment-noise 0.05 --augment-stretch 0.08 --premature 0.05 --run 0.05 --members 3 --seed 0 --no-resume ${ECG_ARGS:-})
 mkdir -p "$OUT"
 

@@ -206,9 +206,10 @@ def add_train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--fold", type=int, default=0, help="which fold to hold out (0..K-1)")
     p.add_argument("--model-fs", type=float, default=180.0, help="model sampling rate in Hz (default 180)")
     p.add_argument("--weight-power", type=float, default=0.5, help="class weight = (n_max/n_c)**power, capped at 30")
-    p.add_argument("--max-weight", nargs="*", default=["F=1", "Q=0"], metavar="CLASS=W",
-                   help="cap the weight of classes (default F=1 Q=0: fusion is not learnable across patients, "
-                        "Q has 5 beats in DS1)")
+    p.add_argument("--max-weight", nargs="*", default=["F=1", "Q=0", "S=2"], metavar="CLASS=W",
+                   help="cap the weight of classes (default F=1 Q=0 S=2: fusion is not learnable across patients, "
+                        "Q has 5 beats in DS1, and the made-up S beats of --premature/--run make S about 3x as "
+                        "frequent per epoch as the real ones)")
     s = SamplingConfig()
     p.add_argument("--n-keep", type=float, default=s.n_keep, help="fraction of N beats drawn anew each epoch")
     p.add_argument("--ectopic-copies", type=int, default=s.ectopic_copies, help="extra copies of S/V/F/Q beats")
