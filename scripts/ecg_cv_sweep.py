@@ -26,6 +26,7 @@ RECIPE = {"power": 0.5, "caps": ["F=1", "Q=0", "S=2"], "sampling": {"premature":
 # a variant's "sampling" entries override those of RECIPE (the rest are SamplingConfig defaults)
 CONFIGS = {
     "recipe": {},
+    "round2": {"caps": ["F=1", "Q=0"], "sampling": {"premature": 0.0, "run": 0.0}},  # before --premature
     "round4": {"caps": ["F=1", "Q=0"], "sampling": {"premature": 0.1, "run": 0.0}},   # the recipe before --run
     "round5": {"caps": ["F=1", "Q=0"]},                                          # before the S cap
     "const_lr": {"schedule": "constant"},
