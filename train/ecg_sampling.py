@@ -2,8 +2,9 @@
 
 The N beats are drawn anew each epoch, ectopic beats repeated; the beat channel is stretched,
 scaled, shifted and made noisy; a share of the N beats is made premature in its RR features and
-labelled S (:func:`make_premature`), another share put in an atrial-fibrillation context and kept
-N (:func:`make_irregular`). :func:`make_sequence` serves it to Keras as a ``PyDataset``.
+labelled S (:func:`make_premature`), another put inside a run of supraventricular beats and
+labelled S (:func:`make_run`), another put in an atrial-fibrillation context and kept N
+(:func:`make_irregular`). :func:`make_sequence` serves it to Keras as a ``PyDataset``.
 """
 
 from __future__ import annotations
