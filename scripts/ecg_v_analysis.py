@@ -19,16 +19,15 @@ import argparse
 
 import numpy as np
 
+from edgecnn.edge.eval_face import auc as roc_auc
+
 V = 2
 QRS = (-14, 20)   # samples around R at 180 Hz
 
 
 def auc(positive: np.ndarray, score: np.ndarray) -> float:
-    """Area under the ROC curve (Mann-Whitney, ties broken by order)."""
-    positive = np.asarray(positive, bool)
-    ranks = np.argsort(np.argsort(score)) + 1
-    n_pos, n_neg = positive.sum(), (~positive).sum()
-    return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+    """ROC AUC of ``score`` for ``positive`` (edge.eval_face.auc ranks by ascending distance)."""
+    return roc_auc(-np.asarray(score, np.float64), np.asarray(positive, bool))
 
 
 def recent_percentile(values: np.ndarray, records: np.ndarray, q: float, span: int = 31) -> np.ndarray:
