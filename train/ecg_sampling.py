@@ -171,6 +171,10 @@ def make_sequence(beats: BeatSet, params: ECGParams, weights: np.ndarray, batch:
     n_ect = int(np.sum(beats.label > 0))
     expected = cfg.n_keep * (len(beats) - n_ect) + n_ect * (1 + cfg.ectopic_copies)
     steps = max(1, int(np.ceil(expected / batch)))
+    s_label = AAMI_CLASSES.index("S")
+    # made-up rhythms: (share of the N beats, RR rewrite, new label or None = stays N)
+    rhythms = ((cfg.premature, make_premature, s_label), (cfg.irregular, make_irregular, None),
+               (cfg.run, make_run, s_label))
 
     class ECGBatches(keras.utils.PyDataset):
         def __init__(self):
@@ -190,22 +194,16 @@ def make_sequence(beats: BeatSet, params: ECGParams, weights: np.ndarray, batch:
             x_rr, label = rr[idx], beats.label[idx]
             if cfg.premature or cfg.irregular or cfg.run:
                 u = rng.random(len(idx))
-                turn = np.flatnonzero((label == 0) & (u < cfg.premature))
-                shake = np.flatnonzero((label == 0) & (u >= cfg.premature) & (u < cfg.premature + cfg.irregular))
-                lo = cfg.premature + cfg.irregular
-                in_run = np.flatnonzero((label == 0) & (u >= lo) & (u < lo + cfg.run))
                 x_rr, label = x_rr.copy(), label.copy()
-                if len(turn):
-                    x_rr[turn] = normalize_rr(make_premature(beats.rr[idx[turn]], params.rr, rng),
-                                              params.rr_mean, params.rr_std)
-                    label[turn] = AAMI_CLASSES.index("S")
-                if len(shake):
-                    x_rr[shake] = normalize_rr(make_irregular(beats.rr[idx[shake]], params.rr, rng),
-                                               params.rr_mean, params.rr_std)
-                if len(in_run):
-                    x_rr[in_run] = normalize_rr(make_run(beats.rr[idx[in_run]], params.rr, rng),
-                                                params.rr_mean, params.rr_std)
-                    label[in_run] = AAMI_CLASSES.index("S")
+                lo = 0.0
+                for share, rewrite, new_label in rhythms:  # disjoint bands of u, in this order
+                    rows = np.flatnonzero((label == 0) & (u >= lo) & (u < lo + share))
+                    lo += share
+                    if len(rows):
+                        x_rr[rows] = normalize_rr(rewrite(beats.rr[idx[rows]], params.rr, rng),
+                                                  params.rr_mean, params.rr_std)
+                        if new_label is not None:
+                            label[rows] = new_label
             return {"beat": b, "rr": x_rr}, {"probs": label}, sw[label]
 
         def on_epoch_end(self):
