@@ -46,25 +46,24 @@ CONFIGS = {
 }
 
 
-def make_cache(data: str, path: str, rr_names: list[str] | None) -> None:
+def params_with_rr(rr_names=None):
+    """Default ECGParams with the RR columns ``rr_names`` (None: the recipe's)."""
     from edgecnn.edge.ecg import ECGParams
     from edgecnn.edge.signal import RRConfig
+
+    base = ECGParams()
+    if rr_names is None or not len(rr_names):
+        return base
+    return replace(base, rr=RRConfig(names=tuple(str(n) for n in rr_names)))
+
+
+def make_cache(data: str, path: str, rr_names: list[str] | None) -> None:
     from edgecnn.train import ecg as E
 
-    params = ECGParams() if not rr_names else replace(ECGParams(), rr=RRConfig(names=tuple(rr_names)))
+    params = params_with_rr(rr_names)
     b = E.load_training_beats(data, ["DS1"], params)
     np.savez(path, beat=b.beat.astype(np.float16), rr=b.rr, label=b.label, record=b.record,
              rr_names=np.array(params.rr.names))
-
-
-def cache_params(z):
-    """Default ECGParams with the RR columns of the cache (older caches: the default 8)."""
-    from edgecnn.edge.ecg import ECGParams
-    from edgecnn.edge.signal import RRConfig
-
-    if "rr_names" not in z.files:
-        return ECGParams()
-    return replace(ECGParams(), rr=RRConfig(names=tuple(str(n) for n in z["rr_names"])))
 
 
 def run_fold(beats, held, opts: dict, base) -> np.ndarray:
@@ -111,6 +110,7 @@ def main() -> None:
 
     z = np.load(args.cache)
     beats = BeatSet(z["beat"].astype(np.float32), z["rr"], z["label"], z["record"])
+    base = params_with_rr(z["rr_names"] if "rr_names" in z.files else None)  # older caches: the default 8
     folds = patient_folds(sorted(set(beats.record.tolist())), args.folds, 0)
     Path(args.out).mkdir(parents=True, exist_ok=True)
     for name in args.configs.split(","):
@@ -119,7 +119,7 @@ def main() -> None:
         cm, t0 = np.zeros((5, 5), np.int64), time.time()
         oof = np.zeros((len(beats.label), 5), np.float32)
         for held in folds:
-            probs = run_fold(beats, held, opts, cache_params(z))
+            probs = run_fold(beats, held, opts, base)
             mask = np.isin(beats.record, held)
             oof[mask] = probs
             np.add.at(cm, (beats.label[mask], probs.argmax(1)), 1)
