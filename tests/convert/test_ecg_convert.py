@@ -76,8 +76,9 @@ def test_members_ensemble_trains_saves_and_converts(tmp_path):
     from edgecnn.train.keras_model import load_keras
 
     out = tmp_path / "ens"
-    assert main(["train", "ecg", "--data", "builtin:synthetic", "--out", str(out), "--epochs", "1",
-                 "--synthetic-records", "4", "--width", "0.25", "--members", "2", "--seed", "5"]) == 0
+    args = ["train", "ecg", "--data", "builtin:synthetic", "--out", str(out), "--epochs", "1",
+            "--synthetic-records", "4", "--width", "0.25", "--members", "2", "--seed", "5"]
+    assert main(args) == 0
     model, meta = load_keras(out / "model.keras", "ecg")
     assert meta["provenance"]["members"]["seeds"] == [5, 6]
     import keras
@@ -96,8 +97,6 @@ def test_members_ensemble_trains_saves_and_converts(tmp_path):
     got = edge.run(x)["probs"]
     assert np.abs(got - mean).max() < 0.1 and (got.argmax(1) == mean.argmax(1)).mean() >= 0.9
     # the same command again (resume is the default): the finished members are loaded, not trained again
-    args = ["train", "ecg", "--data", "builtin:synthetic", "--out", str(out), "--epochs", "1",
-            "--synthetic-records", "4", "--width", "0.25", "--members", "2", "--seed", "5"]
     stamps = [(out / f"member{k}" / "history.json").stat().st_mtime_ns for k in range(2)]
     assert main(args) == 0
     assert [(out / f"member{k}" / "history.json").stat().st_mtime_ns for k in range(2)] == stamps
