@@ -7,6 +7,9 @@ matrices over the folds (beats, not detections), to choose between variants quic
 
     python scripts/ecg_cv_sweep.py --make-cache ../shared/data/mitdb --cache /tmp/ds1_beats.npz
     python scripts/ecg_cv_sweep.py --cache /tmp/ds1_beats.npz --configs recipe,pw1_const --out runs/ecg/sweep
+    python scripts/ecg_cv_sweep.py --cache /tmp/ds1_beats.npz --folds 22 ...       (leave one patient out)
+    python scripts/ecg_cv_sweep.py --make-cache ../shared/data/mitdb --lead 1 --cache /tmp/ds1_lead1.npz
+    python scripts/ecg_cv_sweep.py --cache /tmp/ds1_beats.npz --extra-cache /tmp/ds1_lead1.npz ...  (train on both leads)
 
 A variant is a set of overrides of RECIPE (below = the defaults of `edgecnn train ecg`).
 """
@@ -57,24 +60,43 @@ def params_with_rr(rr_names=None):
     return replace(base, rr=RRConfig(names=tuple(str(n) for n in rr_names)))
 
 
-def make_cache(data: str, path: str, rr_names: list[str] | None) -> None:
+def template_dispersion(beat: np.ndarray, record: np.ndarray, beats: int = 31) -> np.ndarray:
+    """log(0.02 + median RMS deviation of the ``beats`` previous beats of the record from their
+    templates): how much this patient's beats have recently varied (causal, as a device could)."""
+    dev = np.sqrt(((beat[:, :, 0].astype(np.float32) - beat[:, :, 1]) ** 2).mean(axis=1))
+    out = np.empty_like(dev)
+    for r in np.unique(record):
+        idx = np.flatnonzero(record == r)  # the beats of a record are contiguous and in time order
+        d = dev[idx]
+        out[idx] = [np.median(d[max(0, j - beats):j] if j else d[:1]) for j in range(len(idx))]
+    return np.log(0.02 + out)
+
+
+def make_cache(data: str, path: str, rr_names: list[str] | None, lead=None, dispersion: bool = False) -> None:
     from edgecnn.train import ecg as E
 
     params = params_with_rr(rr_names)
-    b = E.load_training_beats(data, ["DS1"], params)
-    np.savez(path, beat=b.beat.astype(np.float16), rr=b.rr, label=b.label, record=b.record,
+    b = E.load_training_beats(data, ["DS1"], params, lead=lead)
+    rr, beat = b.rr, b.beat.astype(np.float16)
+    if dispersion:  # an extra, unnamed RR-branch column (of the cached beats): the made-up rhythms leave it as it is
+        rr = np.concatenate([rr, template_dispersion(beat, b.record)[:, None].astype(rr.dtype)], axis=1)
+    np.savez(path, beat=beat, rr=rr, label=b.label, record=b.record,
              rr_names=np.array(params.rr.names))
 
 
-def run_fold(beats, held, opts: dict, base) -> np.ndarray:
-    """Train on all but ``held`` records; held-out probabilities."""
+def run_fold(beats, held, opts: dict, base, extra=None) -> np.ndarray:
+    """Train on all but ``held`` records (plus the beats of ``extra`` from the same training
+    records, e.g. another lead); held-out probabilities."""
     import keras
 
     from edgecnn.train import ecg as E
     from edgecnn.train import ecg_sampling as S
+    from edgecnn.train.data.wfdb_records import BeatSet
 
     mask = np.isin(beats.record, held)
     tr, va = beats.subset(~mask), beats.subset(mask)
+    if extra is not None:
+        tr = BeatSet.concat([tr, extra.subset(~np.isin(extra.record, held))])
     mean, std = E.rr_stats(tr.rr)
     params = replace(base, rr_mean=tuple(mean), rr_std=tuple(std))
     weights = E.cap_weights(E.class_weights(tr.label, opts["power"]), opts["caps"])
@@ -100,9 +122,15 @@ def main() -> None:
                          "e.g. to compare seed ensembles")
     ap.add_argument("--rr-features", nargs="+", default=None, metavar="NAME",
                     help="with --make-cache: the RR columns to cache (default: those of the recipe)")
+    ap.add_argument("--lead", default=None, help="with --make-cache: the lead (index or name; default 0)")
+    ap.add_argument("--dispersion", action="store_true",
+                    help="with --make-cache: add the template dispersion of the recent beats as one more RR-branch column")
+    ap.add_argument("--extra-cache", default=None,
+                    help="a cache of more training beats of the same records (e.g. lead 1), added to every fold's "
+                         "training set; held-out beats come from --cache only")
     args = ap.parse_args()
     if args.make_cache:
-        make_cache(args.make_cache, args.cache, args.rr_features)
+        make_cache(args.make_cache, args.cache, args.rr_features, args.lead, args.dispersion)
         return
     from edgecnn.edge.eval_ecg import class_metrics
     from edgecnn.edge.fileio import atomic_write_json
@@ -110,6 +138,10 @@ def main() -> None:
 
     z = np.load(args.cache)
     beats = BeatSet(z["beat"].astype(np.float32), z["rr"], z["label"], z["record"])
+    extra = None
+    if args.extra_cache:
+        e = np.load(args.extra_cache)
+        extra = BeatSet(e["beat"].astype(np.float32), e["rr"], e["label"], e["record"])
     base = params_with_rr(z["rr_names"] if "rr_names" in z.files else None)  # older caches: the default 8
     folds = patient_folds(sorted(set(beats.record.tolist())), args.folds, 0)
     Path(args.out).mkdir(parents=True, exist_ok=True)
@@ -119,7 +151,7 @@ def main() -> None:
         cm, t0 = np.zeros((5, 5), np.int64), time.time()
         oof = np.zeros((len(beats.label), 5), np.float32)
         for held in folds:
-            probs = run_fold(beats, held, opts, base)
+            probs = run_fold(beats, held, opts, base, extra)
             mask = np.isin(beats.record, held)
             oof[mask] = probs
             np.add.at(cm, (beats.label[mask], probs.argmax(1)), 1)
