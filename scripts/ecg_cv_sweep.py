@@ -37,8 +37,6 @@ CONFIGS = {
     "no_caps": {"caps": []},
     "all_n": {"sampling": {"n_keep": 1.0, "amp": 0.0, "shift": 0.0, "stretch": 0.0}},
     "small": {"model": {"filters": (8, 16, 16), "hidden": 16, "dropout": 0.4}},
-    "vont30": {"sampling": {"v_ontime": 0.3}},  # experiment: a share of the V beats given an on-time rhythm
-    "vont60": {"sampling": {"v_ontime": 0.6}},
     "s_cap35": {"caps": ["F=1", "Q=0", "S=3.5"]},
     # round-5 variants (without the S cap)
     "run05": {"caps": ["F=1", "Q=0"], "sampling": {"premature": 0.1, "run": 0.05}},

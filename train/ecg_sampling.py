@@ -41,7 +41,6 @@ class SamplingConfig:
     premature: float = 0.05
     irregular: float = 0.0
     run: float = 0.05
-    v_ontime: float = 0.0
 
     def __post_init__(self):
         if not 0.0 < self.n_keep <= 1.0:
@@ -133,20 +132,6 @@ def make_run(rr: np.ndarray, cfg: RRConfig, rng: np.random.Generator) -> np.ndar
     return _rewrite_rhythm(rr, cfg, PREMATURE_NEEDS, "SVT-run", ctx)
 
 
-ONTIME_RR = (0.9, 1.15)   # pre- and post-RR / local mean of a V beat given an on-time rhythm
-
-
-def make_ontime(rr: np.ndarray, cfg: RRConfig, rng: np.random.Generator) -> np.ndarray:
-    """Raw RR feature rows of beats given an on-time rhythm: pre- and post-RR near the local mean."""
-    def ctx(column, n):
-        local = column("local_rr")
-        return {"pre": np.clip(local * rng.uniform(*ONTIME_RR, n), cfg.rr_min, cfg.rr_max),
-                "post": np.clip(local * rng.uniform(*ONTIME_RR, n), cfg.rr_min, cfg.rr_max),
-                "local": local, "long": column("long_rr")}
-
-    return _rewrite_rhythm(rr, cfg, PREMATURE_NEEDS, "on-time", ctx)
-
-
 def augment_beats(beat: np.ndarray, rng: np.random.Generator, cfg: SamplingConfig, r_index: int) -> np.ndarray:
     """Randomly stretched / scaled / shifted / noisy copies of the beat channel (channel 0) of ``beat``."""
     b = np.array(beat, np.float32, copy=True)
@@ -187,7 +172,6 @@ def make_sequence(beats: BeatSet, params: ECGParams, weights: np.ndarray, batch:
     expected = cfg.n_keep * (len(beats) - n_ect) + n_ect * (1 + cfg.ectopic_copies)
     steps = max(1, int(np.ceil(expected / batch)))
     s_label = AAMI_CLASSES.index("S")
-    v_label = AAMI_CLASSES.index("V")
     # made-up rhythms: (share of the N beats, RR rewrite, new label or None = stays N)
     rhythms = ((cfg.premature, make_premature, s_label), (cfg.irregular, make_irregular, None),
                (cfg.run, make_run, s_label))
@@ -220,12 +204,6 @@ def make_sequence(beats: BeatSet, params: ECGParams, weights: np.ndarray, batch:
                                                   params.rr_mean, params.rr_std)
                         if new_label is not None:
                             label[rows] = new_label
-            if cfg.v_ontime:
-                rows = np.flatnonzero((label == v_label) & (rng.random(len(idx)) < cfg.v_ontime))
-                if len(rows):
-                    x_rr = x_rr.copy()
-                    x_rr[rows] = normalize_rr(make_ontime(beats.rr[idx[rows]], params.rr, rng),
-                                              params.rr_mean, params.rr_std)
             return {"beat": b, "rr": x_rr}, {"probs": label}, sw[label]
 
         def on_epoch_end(self):
