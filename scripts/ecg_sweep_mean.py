@@ -1,0 +1,59 @@
+"""Average the held-out probabilities of several scripts/ecg_cv_sweep.py runs (--save-probs), as a
+multi-member model does, and print the pooled metrics, the same without one record, and where the
+false and missed V beats are:
+
+    python scripts/ecg_sweep_mean.py runs/ecg_lopo/recipe_seed{0,1,2}_probs.npz [--without 203]
+
+The runs must be on the same cache (same beats in the same order).
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+
+from edgecnn.edge.ecg_io import AAMI_CLASSES
+from edgecnn.edge.eval_ecg import class_metrics
+
+V = AAMI_CLASSES.index("V")
+
+
+def metrics(label: np.ndarray, pred: np.ndarray) -> dict:
+    k = len(AAMI_CLASSES)
+    cm = np.zeros((k, k), np.int64)
+    np.add.at(cm, (label, pred), 1)
+    return class_metrics(cm)
+
+
+def line(name: str, m: dict) -> str:
+    pc = m["per_class"]
+    return f"{name}: macro-F1 {m['macro_f1']:.4f} " + " ".join(
+        f"{c} {100 * (pc[c]['se'] or 0):.1f}/{100 * (pc[c]['ppv'] or 0):.1f}" for c in "NSVF")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("probs", nargs="+", help="NAME_seedS_probs.npz files of ecg_cv_sweep.py --save-probs")
+    ap.add_argument("--without", default="203", help="also report the pooled metrics without this record")
+    args = ap.parse_args()
+    runs = [np.load(p) for p in args.probs]
+    label, record = runs[0]["label"], runs[0]["record"]
+    for p, r in zip(args.probs, runs, strict=True):
+        if not (np.array_equal(r["label"], label) and np.array_equal(r["record"], record)):
+            raise SystemExit(f"{p}: other beats than {args.probs[0]} (runs must share one cache)")
+    pred = np.mean([r["probs"] for r in runs], axis=0).argmax(axis=1)
+    print(line(f"mean of {len(runs)}", metrics(label, pred)))
+    keep = record != args.without
+    print(line(f"without {args.without}", metrics(label[keep], pred[keep])))
+    rows = []
+    for rec in np.unique(record):
+        m = record == rec
+        false_v, missed_v = int(np.sum(m & (pred == V) & (label != V))), int(np.sum(m & (pred != V) & (label == V)))
+        if false_v + missed_v >= 10:
+            rows.append(f"{rec} {false_v}/{missed_v}")
+    print("false/missed V per record (>= 10):", ", ".join(rows))
+
+
+if __name__ == "__main__":
+    main()
