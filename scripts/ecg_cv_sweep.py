@@ -37,6 +37,8 @@ CONFIGS = {
     "no_caps": {"caps": []},
     "all_n": {"sampling": {"n_keep": 1.0, "amp": 0.0, "shift": 0.0, "stretch": 0.0}},
     "small": {"model": {"filters": (8, 16, 16), "hidden": 16, "dropout": 0.4}},
+    "wide": {"model": {"stem": 32, "filters": (32, 48, 64), "squeeze": 16, "hidden": 64}},
+    "wide_e12": {"model": {"stem": 32, "filters": (32, 48, 64), "squeeze": 16, "hidden": 64}, "epochs": 12},
     "s_cap35": {"caps": ["F=1", "Q=0", "S=3.5"]},
     # round-5 variants (without the S cap)
     "run05": {"caps": ["F=1", "Q=0"], "sampling": {"premature": 0.1, "run": 0.05}},
