@@ -20,7 +20,6 @@ Layouts (``root`` is the data folder):
 from __future__ import annotations
 
 import json
-import struct
 import xml.etree.ElementTree as ET
 from collections import Counter
 from dataclasses import dataclass, field
@@ -30,6 +29,7 @@ import numpy as np
 
 from . import boxes as B
 from .errors import InputDataError
+from .image import image_size
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
 CLASS_FILES = ("classes.txt", "obj.names", "classes.names", "labels.txt")
@@ -91,49 +91,6 @@ class AnnotationSet:
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def image_size(path) -> tuple[int, int]:
-    """``(width, height)`` from a PNG/JPEG/BMP header (no decoding); OpenCV for anything else."""
-    p = Path(path)
-    with open(p, "rb") as f:
-        head = f.read(32)
-        if head[:8] == b"\x89PNG\r\n\x1a\n":
-            w, h = struct.unpack(">II", head[16:24])
-            return int(w), int(h)
-        if head[:2] == b"BM":
-            w, h = struct.unpack("<ii", head[18:26])
-            return int(w), abs(int(h))
-        if head[:2] == b"\xff\xd8":
-            size = _jpeg_size(f)
-            if size is not None:
-                return size
-    import cv2
-
-    img = cv2.imread(str(p), cv2.IMREAD_UNCHANGED)
-    if img is None:
-        raise InputDataError(f"{p}: cannot read image size (corrupt or unsupported file)")
-    return int(img.shape[1]), int(img.shape[0])
-
-
-def _jpeg_size(f) -> tuple[int, int] | None:
-    f.seek(2)
-    while True:
-        marker = f.read(2)
-        if len(marker) < 2 or marker[0] != 0xFF:
-            return None
-        code = marker[1]
-        if code in (0xD8, 0x01) or 0xD0 <= code <= 0xD7:
-            continue
-        length_bytes = f.read(2)
-        if len(length_bytes) < 2:
-            return None
-        length = struct.unpack(">H", length_bytes)[0]
-        if code in (0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF):
-            data = f.read(5)
-            h, w = struct.unpack(">HH", data[1:5])
-            return int(w), int(h)
-        f.seek(length - 2, 1)
 
 
 def check_boxes(xyxy, width: int, height: int, file: str, issues: list[Issue],

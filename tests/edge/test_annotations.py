@@ -7,6 +7,7 @@ import pytest
 
 from edgecnn.edge import annotations as A
 from edgecnn.edge.errors import InputDataError
+from edgecnn.edge.image import image_size
 
 DET = Path(__file__).resolve().parents[1] / "fixtures" / "det"
 
@@ -49,8 +50,8 @@ class TestReaders:
         assert any(i.reason == "unknown class" for i in data.issues)
 
     def test_image_size_header(self):
-        assert A.image_size(DET / "voc" / "images" / "v1.jpg") == (50, 40)
-        assert A.image_size(DET / "voc" / "images" / "v2.png") == (30, 20)
+        assert image_size(DET / "voc" / "images" / "v1.jpg") == (50, 40)
+        assert image_size(DET / "voc" / "images" / "v2.png") == (30, 20)
 
     @pytest.mark.parametrize("fmt", ["yolo", "voc", "coco"])
     def test_wrong_layout_is_a_clear_error(self, tmp_path, fmt):
