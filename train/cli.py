@@ -9,7 +9,7 @@ import argparse
 import importlib
 import importlib.util
 
-TRAINERS = {"ecg": "edgecnn.train.ecg", "detect": "edgecnn.train.detector", "face": "edgecnn.train.embedder"}
+TRAINERS = {"ecg": "edgecnn.train.ecg", "detect": "edgecnn.train.detect_train", "face": "edgecnn.train.embedder"}
 TRAIN_EXTRA_HINT = "training needs TensorFlow: pip install 'edgecnn[train]' (or `make install`)"
 
 
