@@ -73,8 +73,6 @@ def _config_from_args(args) -> DetectorConfig:
 
 
 def run_train(args) -> int:
-    import keras
-
     from .augment import AugmentConfig
     from .fit import FitConfig, fit, set_seed
     from .keras_model import load_keras
@@ -106,34 +104,42 @@ def run_train(args) -> int:
         return _qat_only(model, meta, cfg, train, val, qat, out, args)
     anchors = kmeans_anchors(_letterboxed_wh(train, cfg.img_size), cfg.anchors_per_scale * cfg.scales, args.seed)
     heads = head_specs(cfg, anchors)
-    provenance = {"created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-                  "data": str(args.data), "format": ann.format if ann else "synthetic",
-                  "train_images": len(train), "val_images": len(val), "split": "split.json",
-                  **({"folds": args.folds, "fold": args.fold} if args.folds else {}),
-                  "command": " ".join(sys.argv), "seed": args.seed}
-    meta = make_detect_metadata(cfg, heads, labels, provenance)
+    meta = make_detect_metadata(cfg, heads, labels, _provenance(args, ann, len(train), len(val)))
     epochs, bs, lr = args.epochs or 60, args.batch_size or 16, args.lr or 2e-3
     steps = args.steps or max(1, int(np.ceil(len(train) / bs)))
     aug = None if args.no_augment else AugmentConfig()
     seq = D.make_sequence(train, heads, len(labels), (cfg.img_size, cfg.img_size), bs, aug, args.seed, steps=steps)
-
-    def build():
-        model = build_model(cfg, heads, len(labels))
-        sched = keras.optimizers.schedules.CosineDecay(lr, epochs * steps, alpha=0.05,
-                                                       warmup_target=None)
-        model.compile(optimizer=keras.optimizers.Adam(sched, clipnorm=10.0),
-                      loss=losses_for(heads, len(labels), cfg))
-        return model
 
     fcfg = FitConfig(out_dir=str(out), epochs=epochs, batch_size=bs, lr=lr, seed=args.seed,
                      strategy=args.strategy, resume=args.resume, val_every=args.val_every,
                      verbose=0 if args.quiet else 1, monitor="val_map50" if len(val) else "loss",
                      monitor_mode="max" if len(val) else "min", extra={"detector": asdict(cfg)})
     metrics = (lambda m: validation_map(m, meta, val)) if len(val) else None
-    model, _ = fit(build, seq, fcfg, val_metrics=metrics)
+    model, _ = fit(_builder(cfg, heads, len(labels), lr, epochs * steps), seq, fcfg, val_metrics=metrics)
     if args.precise_bn:
         recalibrate_batchnorm(model, letterboxed_batches(train, cfg.img_size, bs))
     return _finish(model, meta, cfg, train, val, qat, args.seed, out)
+
+
+def _builder(cfg: DetectorConfig, heads, num_classes: int, lr: float, total_steps: int):
+    """A function that builds and compiles a fresh detector (Adam, cosine decay to 5 %, clipnorm 10)."""
+    import keras
+
+    def build():
+        model = build_model(cfg, heads, num_classes)
+        sched = keras.optimizers.schedules.CosineDecay(lr, total_steps, alpha=0.05, warmup_target=None)
+        model.compile(optimizer=keras.optimizers.Adam(sched, clipnorm=10.0), loss=losses_for(heads, num_classes, cfg))
+        return model
+
+    return build
+
+
+def _provenance(args, ann, n_train: int, n_val: int) -> dict:
+    return {"created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            "data": str(args.data), "format": ann.format if ann else "synthetic",
+            "train_images": n_train, "val_images": n_val, "split": "split.json",
+            **({"folds": args.folds, "fold": args.fold} if args.folds else {}),
+            "command": " ".join(sys.argv), "seed": args.seed}
 
 
 def _rebuild(model, cfg: DetectorConfig, meta: dict):
