@@ -74,7 +74,16 @@ def template_dispersion(beat: np.ndarray, record: np.ndarray, beats: int = 31) -
     return np.log(0.02 + out)
 
 
-def make_cache(data: str, path: str, rr_names: list[str] | None, lead=None, dispersion: bool = False) -> None:
+def qrs_width(x: np.ndarray, r_index: int = 54, fs: float = 180.0) -> np.ndarray:
+    """Seconds between 20 % and 80 % of the cumulative |slope| from 100 ms before R to 150 ms after."""
+    seg = x[:, r_index - 18 : r_index + 27].astype(np.float32)
+    c = np.cumsum(np.abs(np.diff(seg, axis=1)), axis=1)
+    c = c / np.maximum(c[:, -1:], 1e-6)
+    return ((c < 0.8).sum(axis=1) - (c < 0.2).sum(axis=1)) / fs
+
+
+def make_cache(data: str, path: str, rr_names: list[str] | None, lead=None, dispersion: bool = False,
+               width: bool = False) -> None:
     from edgecnn.train import ecg as E
 
     params = params_with_rr(rr_names)
@@ -82,6 +91,9 @@ def make_cache(data: str, path: str, rr_names: list[str] | None, lead=None, disp
     rr, beat = b.rr, b.beat.astype(np.float16)
     if dispersion:  # an extra, unnamed RR-branch column (of the cached beats): the made-up rhythms leave it as it is
         rr = np.concatenate([rr, template_dispersion(beat, b.record)[:, None].astype(rr.dtype)], axis=1)
+    if width:  # two more: the beat's QRS width and its difference from the template's
+        wb, wt = qrs_width(beat[:, :, 0]), qrs_width(beat[:, :, 1])
+        rr = np.concatenate([rr, np.stack([wb, wb - wt], axis=1).astype(rr.dtype)], axis=1)
     np.savez(path, beat=beat, rr=rr, label=b.label, record=b.record,
              rr_names=np.array(params.rr.names))
 
@@ -127,12 +139,14 @@ def main() -> None:
     ap.add_argument("--lead", default=None, help="with --make-cache: the lead (index or name; default 0)")
     ap.add_argument("--dispersion", action="store_true",
                     help="with --make-cache: add the template dispersion of the recent beats as one more RR-branch column")
+    ap.add_argument("--qrs-width", action="store_true",
+                    help="with --make-cache: add the QRS width of the beat and beat - template width as two more columns")
     ap.add_argument("--extra-cache", default=None,
                     help="a cache of more training beats of the same records (e.g. lead 1), added to every fold's "
                          "training set; held-out beats come from --cache only")
     args = ap.parse_args()
     if args.make_cache:
-        make_cache(args.make_cache, args.cache, args.rr_features, args.lead, args.dispersion)
+        make_cache(args.make_cache, args.cache, args.rr_features, args.lead, args.dispersion, args.qrs_width)
         return
     from edgecnn.edge.eval_ecg import class_metrics
     from edgecnn.edge.fileio import atomic_write_json
