@@ -10,7 +10,8 @@ scripts/ecg_cv_sweep.py --make-cache (the same detector beats, in record/sample 
 2. the beat-vs-template deviation in the QRS (mean |beat - template| from 80 ms before R to 110 ms
    after, in template-std units) as a score for "true V" among the beats that are V or called V:
    its AUC over all records and within record 203, and the AUC of the deviation divided by the
-   record's recent deviation (a percentile over the previous 31 beats).
+   record's recent deviation (a percentile over the previous 31 beats);
+3. the same AUC for the QRS width of the beat, and of the beat minus that of its template.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from __future__ import annotations
 import argparse
 
 import numpy as np
+from ecg_cv_sweep import qrs_width  # this folder (scripts/) is on sys.path when run as a script
 
 from edgecnn.edge.eval_face import auc as roc_auc
 
@@ -72,6 +74,10 @@ def main() -> None:
         ratio = dev / np.maximum(recent_percentile(dev, rec, q), 1e-3)
         print(f"   deviation / its {q}th percentile over the last 31 beats: all records "
               f"{auc(y[m] == V, ratio[m]):.3f}, record 203 {auc(y[m203] == V, ratio[m203]):.3f}")
+    wb, wt = qrs_width(beat[:, :, 0], args.r_index), qrs_width(beat[:, :, 1], args.r_index)
+    print("3. the same AUC for the QRS width (ecg_cv_sweep.qrs_width)")
+    for name, w in (("beat", wb), ("beat - template", wb - wt)):
+        print(f"   {name}: all records {auc(y[m] == V, w[m]):.3f}, record 203 {auc(y[m203] == V, w[m203]):.3f}")
 
 
 if __name__ == "__main__":
