@@ -24,9 +24,13 @@ from .detector import (
     losses_for,
     make_detect_metadata,
     recalibrate_batchnorm,
+    representative_dataset,
     validation_map,
 )
 from .qat import add_args as qat_args
+
+# the task plug-in interface (train/cli.py TRAINERS; `edgecnn convert` calls representative_dataset)
+__all__ = ["add_train_args", "run_train", "representative_dataset"]
 
 
 def add_train_args(p: argparse.ArgumentParser) -> None:
