@@ -55,13 +55,7 @@ def convert_model(model_path, *, task, calib, out, float_out=None, io_dtype="int
     keras_model = KerasModel(model_path, task=task)
     meta = dict(keras_model.metadata)
     calib = calib or meta.get("provenance", {}).get("data") or "builtin:synthetic"
-    trainer = _trainer(task)
-    stream = trainer.representative_dataset(meta, calib, num_calib + parity_samples, seed=seed)
-    samples = list(itertools.islice(iter(stream), num_calib + parity_samples))
-    if len(samples) < 2:
-        raise ConversionError(f"calibration data {calib!r} gave {len(samples)} sample(s); need at least 2")
-    n_cal = max(1, len(samples) - parity_samples) if len(samples) > parity_samples else len(samples) // 2
-    calib_set, check_set = samples[:n_cal], samples[n_cal:]
+    calib_set, check_set = _calibration_samples(meta, task, calib, num_calib, parity_samples, seed)
     meta["provenance"] = {**meta.get("provenance", {}), "converted": {
         "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "edgecnn_version": __version__, "tensorflow_version": tf.__version__,
@@ -95,6 +89,16 @@ def convert_model(model_path, *, task, calib, out, float_out=None, io_dtype="int
     atomic_write_json(Path(out).with_suffix(".report.json"), report)
     atomic_write_text(Path(out).with_suffix(".report.md"), summary_text(report) + "\n")
     return report
+
+
+def _calibration_samples(meta: dict, task: str, calib, num_calib: int, parity_samples: int, seed: int):
+    """(calibration samples, held-back parity samples) from the task's representative dataset."""
+    stream = _trainer(task).representative_dataset(meta, calib, num_calib + parity_samples, seed=seed)
+    samples = list(itertools.islice(iter(stream), num_calib + parity_samples))
+    if len(samples) < 2:
+        raise ConversionError(f"calibration data {calib!r} gave {len(samples)} sample(s); need at least 2")
+    n_cal = max(1, len(samples) - parity_samples) if len(samples) > parity_samples else len(samples) // 2
+    return samples[:n_cal], samples[n_cal:]
 
 
 def _read_quant(flat: bytes) -> dict[str, Any]:
