@@ -62,16 +62,22 @@ def params_with_rr(rr_names=None):
     return replace(base, rr=RRConfig(names=tuple(str(n) for n in rr_names)))
 
 
+def recent_percentile(values: np.ndarray, records: np.ndarray, q: float, span: int = 31) -> np.ndarray:
+    """The ``q``-th percentile of the ``span`` values before each beat in its record (causal, as a
+    device could; a record's first beat gets its own value). Beats of a record are in time order."""
+    out = np.empty(len(values))
+    for r in np.unique(records):
+        idx = np.flatnonzero(records == r)
+        v = values[idx]
+        out[idx] = [np.percentile(v[max(0, i - span):i], q) if i else v[0] for i in range(len(v))]
+    return out
+
+
 def template_dispersion(beat: np.ndarray, record: np.ndarray, beats: int = 31) -> np.ndarray:
     """log(0.02 + median RMS deviation of the ``beats`` previous beats of the record from their
-    templates): how much this patient's beats have recently varied (causal, as a device could)."""
+    templates): how much this patient's beats have recently varied."""
     dev = np.sqrt(((beat[:, :, 0].astype(np.float32) - beat[:, :, 1]) ** 2).mean(axis=1))
-    out = np.empty_like(dev)
-    for r in np.unique(record):
-        idx = np.flatnonzero(record == r)  # the beats of a record are contiguous and in time order
-        d = dev[idx]
-        out[idx] = [np.median(d[max(0, j - beats):j] if j else d[:1]) for j in range(len(idx))]
-    return np.log(0.02 + out)
+    return np.log(0.02 + recent_percentile(dev, record, 50, beats).astype(np.float32))
 
 
 def qrs_width(x: np.ndarray, r_index: int = 54, fs: float = 180.0) -> np.ndarray:

@@ -19,7 +19,10 @@ from __future__ import annotations
 import argparse
 
 import numpy as np
-from ecg_cv_sweep import qrs_width  # this folder (scripts/) is on sys.path when run as a script
+from ecg_cv_sweep import (  # this folder (scripts/) is on sys.path when run as a script
+    qrs_width,
+    recent_percentile,
+)
 
 from edgecnn.edge.eval_face import auc as roc_auc
 
@@ -30,15 +33,6 @@ QRS = (-14, 20)   # samples around R at 180 Hz
 def auc(positive: np.ndarray, score: np.ndarray) -> float:
     """ROC AUC of ``score`` for ``positive`` (edge.eval_face.auc ranks by ascending distance)."""
     return roc_auc(-np.asarray(score, np.float64), np.asarray(positive, bool))
-
-
-def recent_percentile(values: np.ndarray, records: np.ndarray, q: float, span: int = 31) -> np.ndarray:
-    out = np.empty(len(values))
-    for r in np.unique(records):
-        idx = np.flatnonzero(records == r)
-        v = values[idx]
-        out[idx] = [np.percentile(v[max(0, i - span):i], q) if i else v[0] for i in range(len(v))]
-    return out
 
 
 def main() -> None:
