@@ -104,6 +104,28 @@ def make_cache(data: str, path: str, rr_names: list[str] | None, lead=None, disp
              rr_names=np.array(params.rr.names))
 
 
+def load_cache(path):
+    """A cache written by --make-cache as a BeatSet (beats as float32)."""
+    from edgecnn.train.data.wfdb_records import BeatSet
+
+    z = np.load(path)
+    return BeatSet(z["beat"].astype(np.float32), z["rr"], z["label"], z["record"])
+
+
+def confusion(label: np.ndarray, pred: np.ndarray) -> np.ndarray:
+    """AAMI confusion matrix (rows: reference class, columns: predicted)."""
+    cm = np.zeros((5, 5), np.int64)
+    np.add.at(cm, (label, pred), 1)
+    return cm
+
+
+def summary(m: dict) -> str:
+    """``macro-F1 x N se/+P S se/+P V se/+P F se/+P`` (percent) of class_metrics output."""
+    pc = m["per_class"]
+    return f"macro-F1 {m['macro_f1']:.4f} " + " ".join(
+        f"{c} {100 * (pc[c]['se'] or 0):.1f}/{100 * (pc[c]['ppv'] or 0):.1f}" for c in "NSVF")
+
+
 def run_fold(beats, held, opts: dict, base, extra=None) -> np.ndarray:
     """Train on all but ``held`` records (plus the beats of ``extra`` from the same training
     records, e.g. another lead); held-out probabilities."""
@@ -156,37 +178,29 @@ def main() -> None:
         return
     from edgecnn.edge.eval_ecg import class_metrics
     from edgecnn.edge.fileio import atomic_write_json
-    from edgecnn.train.data.wfdb_records import BeatSet, patient_folds
+    from edgecnn.train.data.wfdb_records import patient_folds
 
+    beats = load_cache(args.cache)
+    extra = load_cache(args.extra_cache) if args.extra_cache else None
     z = np.load(args.cache)
-    beats = BeatSet(z["beat"].astype(np.float32), z["rr"], z["label"], z["record"])
-    extra = None
-    if args.extra_cache:
-        e = np.load(args.extra_cache)
-        extra = BeatSet(e["beat"].astype(np.float32), e["rr"], e["label"], e["record"])
     base = params_with_rr(z["rr_names"] if "rr_names" in z.files else None)  # older caches: the default 8
     folds = patient_folds(sorted(set(beats.record.tolist())), args.folds, 0)
     Path(args.out).mkdir(parents=True, exist_ok=True)
     for name in args.configs.split(","):
         opts = {**RECIPE, **CONFIGS[name], "seed": args.seed}
         opts["sampling"] = {**RECIPE["sampling"], **CONFIGS[name].get("sampling", {})}
-        cm, t0 = np.zeros((5, 5), np.int64), time.time()
+        t0 = time.time()
         oof = np.zeros((len(beats.label), 5), np.float32)
-        for held in folds:
-            probs = run_fold(beats, held, opts, base, extra)
-            mask = np.isin(beats.record, held)
-            oof[mask] = probs
-            np.add.at(cm, (beats.label[mask], probs.argmax(1)), 1)
+        for held in folds:  # the folds cover every beat once
+            oof[np.isin(beats.record, held)] = run_fold(beats, held, opts, base, extra)
+        cm = confusion(beats.label, oof.argmax(1))
         if args.save_probs:
             np.savez(Path(args.out) / f"{name}_seed{args.seed}_probs.npz", probs=oof, label=beats.label,
                      record=beats.record)
         m = class_metrics(cm)
         atomic_write_json(Path(args.out) / f"{name}_seed{args.seed}.json", {"opts": json.loads(json.dumps(opts)), "folds": folds,
                                                            "metrics": m, "confusion": cm.tolist()})
-        pc = m["per_class"]
-        print(name, f"{time.time() - t0:.0f} s macro-F1 {m['macro_f1']:.4f}",
-              " ".join(f"{c} {100 * (pc[c]['se'] or 0):.1f}/{100 * (pc[c]['ppv'] or 0):.1f}" for c in "NSVF"),
-              flush=True)
+        print(name, f"{time.time() - t0:.0f} s", summary(m), flush=True)
 
 
 if __name__ == "__main__":

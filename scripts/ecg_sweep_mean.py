@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 
 import numpy as np
+from ecg_cv_sweep import confusion, summary  # this folder (scripts/) is on sys.path when run as a script
 
 from edgecnn.edge.ecg_io import AAMI_CLASSES
 from edgecnn.edge.eval_ecg import class_metrics
@@ -19,17 +20,8 @@ from edgecnn.edge.eval_ecg import class_metrics
 V = AAMI_CLASSES.index("V")
 
 
-def metrics(label: np.ndarray, pred: np.ndarray) -> dict:
-    k = len(AAMI_CLASSES)
-    cm = np.zeros((k, k), np.int64)
-    np.add.at(cm, (label, pred), 1)
-    return class_metrics(cm)
-
-
-def line(name: str, m: dict) -> str:
-    pc = m["per_class"]
-    return f"{name}: macro-F1 {m['macro_f1']:.4f} " + " ".join(
-        f"{c} {100 * (pc[c]['se'] or 0):.1f}/{100 * (pc[c]['ppv'] or 0):.1f}" for c in "NSVF")
+def line(name: str, label: np.ndarray, pred: np.ndarray) -> str:
+    return f"{name}: {summary(class_metrics(confusion(label, pred)))}"
 
 
 def main() -> None:
@@ -43,9 +35,9 @@ def main() -> None:
         if not (np.array_equal(r["label"], label) and np.array_equal(r["record"], record)):
             raise SystemExit(f"{p}: other beats than {args.probs[0]} (runs must share one cache)")
     pred = np.mean([r["probs"] for r in runs], axis=0).argmax(axis=1)
-    print(line(f"mean of {len(runs)}", metrics(label, pred)))
+    print(line(f"mean of {len(runs)}", label, pred))
     keep = record != args.without
-    print(line(f"without {args.without}", metrics(label[keep], pred[keep])))
+    print(line(f"without {args.without}", label[keep], pred[keep]))
     rows = []
     for rec in np.unique(record):
         m = record == rec
