@@ -2,7 +2,7 @@
 multi-member model does, and print the pooled metrics, the same without one record, and where the
 false and missed V beats are:
 
-    python scripts/ecg_sweep_mean.py runs/ecg_lopo/recipe_seed{0,1,2}_probs.npz [--without 203]
+    python scripts/ecg_sweep_mean.py runs/ecg_lopo/recipe_seed{0,1,2}_probs.npz [--without 203] [--thresholds 0.6 0.9]
 
 The runs must be on the same cache (same beats in the same order).
 """
@@ -13,6 +13,7 @@ import argparse
 
 import numpy as np
 from ecg_cv_sweep import confusion, summary  # this folder (scripts/) is on sys.path when run as a script
+from ecg_v_analysis import v_se_ppv, v_threshold
 
 from edgecnn.edge.ecg_io import AAMI_CLASSES
 from edgecnn.edge.eval_ecg import class_metrics
@@ -28,13 +29,16 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("probs", nargs="+", help="NAME_seedS_probs.npz files of ecg_cv_sweep.py --save-probs")
     ap.add_argument("--without", default="203", help="also report the pooled metrics without this record")
+    ap.add_argument("--thresholds", type=float, nargs="*", default=[],
+                    help="also V Se/+P when a beat called V with p(V) below t gets its second class")
     args = ap.parse_args()
     runs = [np.load(p) for p in args.probs]
     label, record = runs[0]["label"], runs[0]["record"]
     for p, r in zip(args.probs, runs, strict=True):
         if not (np.array_equal(r["label"], label) and np.array_equal(r["record"], record)):
             raise SystemExit(f"{p}: other beats than {args.probs[0]} (runs must share one cache)")
-    pred = np.mean([r["probs"] for r in runs], axis=0).argmax(axis=1)
+    probs = np.mean([r["probs"] for r in runs], axis=0)
+    pred = probs.argmax(axis=1)
     print(line(f"mean of {len(runs)}", label, pred))
     keep = record != args.without
     print(line(f"without {args.without}", label[keep], pred[keep]))
@@ -45,6 +49,10 @@ def main() -> None:
         if false_v + missed_v >= 10:
             rows.append(f"{rec} {false_v}/{missed_v}")
     print("false/missed V per record (>= 10):", ", ".join(rows))
+    for t in args.thresholds:
+        pt = v_threshold(probs, t)
+        (se, ppv), (se_w, ppv_w) = v_se_ppv(label, pt), v_se_ppv(label[keep], pt[keep])
+        print(f"V threshold {t:g}: V Se/+P {se:.1f}/{ppv:.1f} %, without {args.without} {se_w:.1f}/{ppv_w:.1f} %")
 
 
 if __name__ == "__main__":

@@ -35,6 +35,19 @@ def auc(positive: np.ndarray, score: np.ndarray) -> float:
     return roc_auc(-np.asarray(score, np.float64), np.asarray(positive, bool))
 
 
+def v_threshold(p: np.ndarray, t: float) -> np.ndarray:
+    """Classes of probabilities ``p`` where a beat whose top class is V but whose p(V) is below
+    ``t`` gets its second class."""
+    q = p.copy()
+    q[(p.argmax(1) == V) & (p[:, V] < t), V] = -1.0
+    return q.argmax(1)
+
+
+def v_se_ppv(y: np.ndarray, pred: np.ndarray) -> tuple[float, float]:
+    tp = np.sum((pred == V) & (y == V))
+    return 100 * tp / max(1, np.sum(y == V)), 100 * tp / max(1, np.sum(pred == V))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--oof", default="runs/ecg/oof.npz")
@@ -50,12 +63,8 @@ def main() -> None:
 
     print("1. V threshold on the int8 out-of-fold beats")
     for t in (0.0, 0.5, 0.7, 0.8, 0.9, 0.95):
-        q = p.copy()
-        low = (pred == V) & (p[:, V] < t)
-        q[low, V] = -1.0
-        pt = q.argmax(1)
-        tp = np.sum((pt == V) & (y == V))
-        print(f"   t={t:.2f}: V Se {100 * tp / np.sum(y == V):.1f} %  +P {100 * tp / max(1, np.sum(pt == V)):.1f} %")
+        se, ppv = v_se_ppv(y, v_threshold(p, t))
+        print(f"   t={t:.2f}: V Se {se:.1f} %  +P {ppv:.1f} %")
 
     a, b = args.r_index + QRS[0], args.r_index + QRS[1]
     beat = cache["beat"].astype(np.float32)
