@@ -12,7 +12,11 @@ from __future__ import annotations
 import argparse
 
 import numpy as np
-from ecg_cv_sweep import confusion, summary  # this folder (scripts/) is on sys.path when run as a script
+from ecg_cv_sweep import (  # this folder (scripts/) is on sys.path when run as a script
+    confusion,
+    params_with_rr,
+    summary,
+)
 from ecg_v_analysis import v_se_ppv, v_threshold
 
 from edgecnn.edge.ecg_io import AAMI_CLASSES
@@ -25,10 +29,28 @@ def line(name: str, label: np.ndarray, pred: np.ndarray) -> str:
     return f"{name}: {summary(class_metrics(confusion(label, pred)))}"
 
 
+def profile(cache: str, label: np.ndarray, record: np.ndarray, pred: np.ndarray, rec: str) -> None:
+    z = np.load(cache)
+    if not (np.array_equal(z["label"], label) and np.array_equal(z["record"], record)):
+        raise SystemExit(f"{cache}: other beats than the runs")
+    names = params_with_rr(z["rr_names"] if "rr_names" in z.files else None).rr.names
+    pre_local = z["rr"][:, names.index("pre_local")]
+    beat = z["beat"].astype(np.float32)
+    dev = np.sqrt(((beat[:, :, 0] - beat[:, :, 1]) ** 2).mean(axis=1))
+    n_v, n_n = (record == rec) & (label == 0) & (pred == V), (record == rec) & (label == 0) & (pred == 0)
+    print(f"record {rec}, N beats called V ({n_v.sum()}) / called N ({n_n.sum()}): median pre/local "
+          f"{np.median(pre_local[n_v]):.2f} / {np.median(pre_local[n_n]):.2f}, median RMS deviation from the "
+          f"template {np.median(dev[n_v]):.2f} / {np.median(dev[n_n]):.2f}; true V (all records) deviating more "
+          f"than that median: {100 * np.mean(dev[label == V] > np.median(dev[n_v])):.1f} %")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("probs", nargs="+", help="NAME_seedS_probs.npz files of ecg_cv_sweep.py --save-probs")
     ap.add_argument("--without", default="203", help="also report the pooled metrics without this record")
+    ap.add_argument("--cache", default=None,
+                    help="the cache the runs used: also profile the N beats of --without called V against those "
+                         "called N (pre/local RR, RMS deviation from the template)")
     ap.add_argument("--thresholds", type=float, nargs="*", default=[],
                     help="also V Se/+P when a beat called V with p(V) below t gets its second class")
     args = ap.parse_args()
@@ -49,6 +71,8 @@ def main() -> None:
         if false_v + missed_v >= 10:
             rows.append(f"{rec} {false_v}/{missed_v}")
     print("false/missed V per record (>= 10):", ", ".join(rows))
+    if args.cache:
+        profile(args.cache, label, record, pred, args.without)
     for t in args.thresholds:
         pt = v_threshold(probs, t)
         (se, ppv), (se_w, ppv_w) = v_se_ppv(label, pt), v_se_ppv(label[keep], pt[keep])
