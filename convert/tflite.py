@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import tempfile
+import warnings
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -12,6 +14,7 @@ import numpy as np
 
 from edgecnn.edge.errors import EdgeError
 from edgecnn.edge.metadata import METADATA_NAME, validate_metadata
+from edgecnn.edge.native_log import TENSORFLOW_INFO, filtered_native_output
 
 MODES = ("int8", "float32")
 IO_DTYPES = ("int8", "uint8", "float32")
@@ -22,7 +25,8 @@ class ConversionError(EdgeError):
 
 
 def _tf():
-    import tensorflow as tf
+    with filtered_native_output(TENSORFLOW_INFO):  # absl / oneDNN notices at import
+        import tensorflow as tf
 
     return tf
 
@@ -92,7 +96,7 @@ def convert_keras(
         raise ValueError(f"io_dtype must be one of {IO_DTYPES}, got {io_dtype!r}")
     tf = _tf()
     static = static_batch_model(model)
-    with tempfile.TemporaryDirectory(prefix="edgecnn-export-") as export_dir:
+    with tempfile.TemporaryDirectory(prefix="edgecnn-export-") as export_dir, _quiet_tensorflow():
         try:
             static.export(export_dir, format="tf_saved_model", verbose=False,
                           input_signature=[_input_signature(tf, static)])
@@ -101,13 +105,26 @@ def convert_keras(
         converter = tf.lite.TFLiteConverter.from_saved_model(export_dir)
         flat, n_samples, io_dtype = _run_converter(tf, converter, static, mode, representative, io_dtype,
                                                    num_calibration)
-    interp = _interpreter(flat)
+    with _quiet_tensorflow():
+        interp = _interpreter(flat)
     check_converted(interp, mode)
     if metadata is not None:
         meta = dict(metadata)
         meta["quantization"] = quantization_summary(interp, mode, io_dtype, n_samples)
         flat = embed_metadata(flat, meta)
     return bytes(flat)
+
+
+@contextlib.contextmanager
+def _quiet_tensorflow():
+    """TensorFlow's exporter and converter print absl INFO/WARNING lines and a quantization summary
+    on the process's stdout/stderr, and its calibrator builds a ``tf.lite.Interpreter`` that warns it
+    is deprecated (TensorFlow's own code, not ours: edge/ runs models with ai-edge-litert). Keep
+    those off the user's terminal; errors still pass (see ``edgecnn.edge.native_log``)."""
+    with warnings.catch_warnings(), filtered_native_output(TENSORFLOW_INFO, fds=(1, 2)):
+        warnings.filterwarnings("ignore", message=r"\s*Warning: tf\.lite\.Interpreter is deprecated",
+                                category=UserWarning)
+        yield
 
 
 def _input_signature(tf, model):

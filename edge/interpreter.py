@@ -21,6 +21,7 @@ import numpy as np
 from .errors import BackendError, InputDataError, ModelFileError
 from .flatbuf import parse_model
 from .metadata import check_task, metadata_from_tables, read_model_bytes
+from .native_log import RUNTIME_INFO, filtered_native_output
 from .quant import dequantize, quantize
 
 BACKENDS = ("ai_edge_litert", "tflite_runtime", "tensorflow.lite")
@@ -144,10 +145,11 @@ class EdgeModel:
         if num_threads is not None and (not isinstance(num_threads, int) or num_threads < 1):
             raise ValueError(f"num_threads must be a positive integer, got {num_threads!r}")
         try:
-            self._interp = interpreter_cls(
-                model_content=buf, num_threads=num_threads, experimental_delegates=delegates or None
-            )
-            self._interp.allocate_tensors()
+            with filtered_native_output(RUNTIME_INFO):  # the XNNPACK "INFO: Created ..." line
+                self._interp = interpreter_cls(
+                    model_content=buf, num_threads=num_threads, experimental_delegates=delegates or None
+                )
+                self._interp.allocate_tensors()
         except (ValueError, RuntimeError) as exc:
             msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise ModelFileError(f"{self.path}: the {self.backend} interpreter cannot load it ({msg})") from None

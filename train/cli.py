@@ -35,8 +35,14 @@ def register(sub) -> None:
 
 
 def require_tensorflow() -> None:
+    """Fail with the install hint when TensorFlow is missing; else import it with its start-up
+    notices (absl, oneDNN) kept off the terminal (errors still pass)."""
     if importlib.util.find_spec("tensorflow") is None:
         raise ValueError(TRAIN_EXTRA_HINT)
+    from edgecnn.edge.native_log import TENSORFLOW_INFO, filtered_native_output
+
+    with filtered_native_output(TENSORFLOW_INFO):
+        import tensorflow  # noqa: F401
 
 
 def run(args) -> int:
