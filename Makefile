@@ -8,17 +8,26 @@ EDGECNN := $(VENV)/bin/edgecnn
 DATA ?= ../shared/data
 TFLRT_VENV ?= .venv-tflite-runtime
 PYTEST_ARGS ?=
+# Installs come from the committed lock (lock/*.txt: every package pinned with its hashes, for
+# Linux/macOS, x86_64 and aarch64, Python >= 3.11); `make lock` refreshes it on purpose.
+PIP_VERSION := 26.3
+UV_VERSION := 0.13.9
+LOCK_VENV ?= .venv-lock
+LOCK_FLAGS := --universal --python-version 3.11 --generate-hashes --quiet -c lock/constraints.txt
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: install test test-main test-tflite-runtime demo convert eval bench lint real test-pi fixtures clean help
+.PHONY: install test test-main test-tflite-runtime demo convert eval bench lint real test-pi fixtures clean help lock
 
 help:
-	@echo "make install | demo | test | convert | eval | bench | lint | real DATA=DIR | test-pi"
+	@echo "make install | demo | test | convert | eval | bench | lint | real DATA=DIR | test-pi | lock [UPGRADE=1]"
 
-$(VENV)/.installed: pyproject.toml
+# The workstation: the locked packages (hash-checked, nothing resolved), then the project itself
+# without dependencies and without build isolation (setuptools comes from the lock too).
+$(VENV)/.installed: pyproject.toml lock/workstation.txt
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e ".[train,dev]"
+	$(PY) -m pip install -q --disable-pip-version-check "pip==$(PIP_VERSION)"
+	$(PY) -m pip install -q --require-hashes -r lock/workstation.txt
+	$(PY) -m pip install -q --no-deps --no-build-isolation -e .
 	touch $@
 
 install: $(VENV)/.installed
@@ -30,11 +39,11 @@ test: test-main test-tflite-runtime
 test-main: install
 	$(PY) -m pytest -m "not slow and not realdata" -q $(PYTEST_ARGS)
 
-$(TFLRT_VENV)/.installed: pyproject.toml
+$(TFLRT_VENV)/.installed: pyproject.toml lock/tflite-runtime.txt
 	$(PYTHON) -m venv $(TFLRT_VENV)
-	$(TFLRT_VENV)/bin/python -m pip install -q --upgrade pip
-	$(TFLRT_VENV)/bin/python -m pip install -q "tflite-runtime==2.14.0" "numpy<2" "opencv-python-headless>=4.8,<4.11" pytest
-	$(TFLRT_VENV)/bin/python -m pip install -q --no-deps -e .
+	$(TFLRT_VENV)/bin/python -m pip install -q --disable-pip-version-check "pip==$(PIP_VERSION)"
+	$(TFLRT_VENV)/bin/python -m pip install -q --require-hashes -r lock/tflite-runtime.txt
+	$(TFLRT_VENV)/bin/python -m pip install -q --no-deps --no-build-isolation -e .
 	touch $@
 
 test-tflite-runtime: $(TFLRT_VENV)/.installed
@@ -81,6 +90,21 @@ real: install
 # under ai-edge-litert and under tflite-runtime; int8 outputs compared with x86.
 test-pi: install
 	bash scripts/pi/test_pi.sh
+
+# Refresh the lock from pyproject.toml and lock/*.in (keeps current pins where they still fit;
+# UPGRADE=1 moves every package to its newest allowed version). Review the diff, run make test, commit.
+$(LOCK_VENV)/.installed:
+	$(PYTHON) -m venv $(LOCK_VENV)
+	$(LOCK_VENV)/bin/python -m pip install -q --disable-pip-version-check "uv==$(UV_VERSION)"
+	touch $@
+
+lock: $(LOCK_VENV)/.installed
+	$(LOCK_VENV)/bin/uv pip compile pyproject.toml --extra train --extra dev $(LOCK_FLAGS) $${UPGRADE:+--upgrade} \
+	  --custom-compile-command "make lock" -o lock/workstation.txt
+	$(LOCK_VENV)/bin/uv pip compile pyproject.toml lock/device.in $(LOCK_FLAGS) $${UPGRADE:+--upgrade} \
+	  --custom-compile-command "make lock" -o lock/device.txt
+	$(LOCK_VENV)/bin/uv pip compile lock/tflite-runtime.in $(LOCK_FLAGS) $${UPGRADE:+--upgrade} \
+	  --custom-compile-command "make lock" -o lock/tflite-runtime.txt
 
 fixtures: install
 	$(PY) tests/fixtures/make_fixtures.py

@@ -178,22 +178,21 @@ check_emulation() {
   echo "inside the root: $got (QEMU_CPU=$QEMU_CPU_MODEL)"
 }
 
-# requirements of a venv: the package's own device dependencies, or the tflite-runtime route
-venv_requirements() {
+# the committed lock of a venv (make lock): the package's own device dependencies + pytest, or the
+# tflite-runtime route; every package pinned with its hashes for x86_64 and aarch64 alike
+venv_lock() {
   case $1 in
-    ai_edge_litert)
-      "$HOST_PY" -c 'import tomllib; print("\n".join(tomllib.load(open("pyproject.toml", "rb"))["project"]["dependencies"]))' ;;
-    tflite_runtime) printf '%s\n' "tflite-runtime==2.14.0" "numpy<2" "opencv-python-headless>=4.8,<4.11" ;;
+    ai_edge_litert) echo "$REPO/lock/device.txt" ;;
+    tflite_runtime) echo "$REPO/lock/tflite-runtime.txt" ;;
     *) echo "unknown runtime $1 (valid: ai_edge_litert tflite_runtime)" >&2; return 1 ;;
   esac
-  printf '%s\n' "pytest>=8"
 }
 
 # build_venv ARCH RUNTIME: /opt/venv-RUNTIME in the root (aarch64) or $X86/venv-RUNTIME (x86_64),
-# its wheels installed from the host with pip --target
+# its wheels installed from the host with pip --target, hash-checked against the lock
 build_venv() {
-  local arch=$1 rt=$2 reqs key prefix venv sp stamp p args=()
-  reqs=$(venv_requirements "$rt") || return 1
+  local arch=$1 rt=$2 lock key prefix venv sp stamp p args=()
+  lock=$(venv_lock "$rt") || return 1
   if [[ $arch == aarch64 ]]; then
     prefix=$ROOT venv=/opt/venv-$rt
     for p in "${PLATFORMS[@]}"; do args+=(--platform "$p"); done
@@ -201,7 +200,7 @@ build_venv() {
   else
     prefix="" venv=$X86/venv-$rt
   fi
-  key=$(printf '%s\n' "$arch" "$reqs" "${args[@]}" v1 | sha256sum | cut -c1-16)
+  key=$(printf '%s\n' "$arch" "$(sha256sum <"$lock")" "${args[@]}" v2 | sha256sum | cut -c1-16)
   sp=$prefix$venv/lib/python3.11/site-packages
   stamp=$prefix$venv/.edgecnn-venv
   if [[ ${EDGECNN_PI_REBUILD:-} != 1 && -f $stamp && $(cat "$stamp") == "$key" ]]; then
@@ -214,11 +213,9 @@ build_venv() {
   else
     "$HOST_PY" -m venv --without-pip "$venv"
   fi
-  local req_array
-  mapfile -t req_array <<<"$reqs"
-  echo "installing into $arch $venv: ${req_array[*]}"
+  echo "installing into $arch $venv: ${lock#"$REPO"/}"
   "$HOST_PY" -m pip install -q --no-warn-conflicts --disable-pip-version-check --target "$sp" --only-binary=:all: \
-    "${args[@]}" "${req_array[@]}" >"$RUN/pip-$arch-$rt.log" 2>&1 ||
+    "${args[@]}" --require-hashes -r "$lock" >"$RUN/pip-$arch-$rt.log" 2>&1 ||
     { grep -v 'is ignored' "$RUN/pip-$arch-$rt.log" | tail -20; return 1; }
   rm -rf "${sp:?}/bin"   # console scripts that pip wrote with the host's interpreter in their shebang
   echo "$key" >"$stamp"
