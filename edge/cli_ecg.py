@@ -17,7 +17,8 @@ from .errors import InputDataError
 def register(sub) -> None:
     p = sub.add_parser("ecg", help="classify heartbeats of an ECG record or stream (AAMI N, S, V, F, Q)")
     p.add_argument("model", help="ECG model: .tflite, .keras or builtin:ecg (shipped, trained on MIT-BIH DS1)")
-    p.add_argument("record", help="WFDB record (dir/NAME), .csv/.txt/.npy file, or - for stdin (--stream)")
+    p.add_argument("record", help="WFDB record (dir/NAME), .csv/.txt/.npy file, - for stdin (--stream), or "
+                                  "builtin:ecg-sample (a shipped MIT-BIH excerpt, edge/samples/README.md)")
     p.add_argument("--fs", type=float, default=None, help="sampling rate in Hz (CSV/npy/stream; WFDB: from header)")
     p.add_argument("--lead", default=None, help="lead name or column index (default: the first)")
     p.add_argument("--json", action="store_true", help="one JSON object (batch) or JSON lines (stream)")
@@ -26,12 +27,20 @@ def register(sub) -> None:
     p.add_argument("--idle-timeout", type=float, default=2.0,
                    help="--stream from a file: stop after this many seconds without new data (default 2)")
     p.add_argument("--threads", type=int, default=None, help="interpreter threads")
+    p.add_argument("--plot", default=None, metavar="PNG",
+                   help="batch: also draw an ECG strip with the beat labels (model above; the reference below "
+                        "when a WFDB record has an .atr)")
+    p.add_argument("--plot-seconds", type=float, default=10.0, help="length of the --plot strip (default 10 s)")
+    p.add_argument("--plot-start", type=float, default=None,
+                   help="start of the --plot strip in s (default: a little before the first S/V/F beat)")
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
     from .loader import open_model
 
+    if args.stream and getattr(args, "plot", None):
+        raise InputDataError("--plot draws a classified record: it needs batch mode (no --stream)")
     model = open_model(args.model, num_threads=args.threads, task="ecg")
     if args.stream:
         return _run_stream(model, args)
@@ -51,6 +60,9 @@ def _run_batch(model, args) -> int:
     wall = time.perf_counter() - t0
     summary = summarize(result, len(rec.signal) / rec.fs)
     summary["wall_s"] = round(wall, 3)
+    if getattr(args, "plot", None):
+        summary["plot"] = str(plot_strip(args.plot, args.record, rec, result, model,
+                                         args.plot_seconds, args.plot_start))
     if args.json:
         emit_json({"record": str(args.record), "lead": rec.lead, "fs": rec.fs, "beats": result.rows(), "summary": summary})
         return 0
@@ -59,7 +71,28 @@ def _run_batch(model, args) -> int:
     for row in result.rows():
         print(f"{row['time_s']:>10.3f}  {row['class']:^5}  {row['confidence']:.3f}")
     _print_summary(summary)
+    if summary.get("plot"):
+        print(f"strip: {summary['plot']}")
     return 0
+
+
+def plot_strip(path, source, rec, result, model, seconds: float = 10.0, start_s=None):
+    """Write the ECG strip PNG of a classified record (reference labels from its .atr, if any)."""
+    import numpy as np
+
+    from .ecg import model_params
+    from .ecg_io import read_annotations, resolve_signal_path
+    from .eval_ecg_report import strip_png
+
+    if seconds <= 0:
+        raise InputDataError(f"--plot-seconds must be positive, got {seconds}")
+    samples, symbols = np.zeros(0, np.int64), np.zeros(0, "<U1")
+    base = resolve_signal_path(source)
+    atr = base.with_suffix(".atr") if base.suffix in ("", ".hea", ".dat") else None
+    if atr is not None and atr.is_file():
+        ann = read_annotations(atr)
+        samples, symbols = ann.sample, ann.symbol
+    return strip_png(path, rec.signal, rec.fs, result, samples, symbols, model_params(model), seconds, start_s)
 
 
 def _print_summary(s: dict) -> None:

@@ -283,9 +283,37 @@ def read_npy(path, fs, lead: str | int | None = None) -> Record:
     return Record(arr.astype(np.float64), check_fs(fs, "--fs"), str(lead or "col0"), p.stem, "", ())
 
 
+SAMPLES_DIR = Path(__file__).resolve().parent / "samples"
+SAMPLE_PREFIX = "builtin:"
+
+
+def builtin_samples() -> dict[str, Path]:
+    """Shipped ECG samples (``edge/samples/``, see its README.md): ``builtin:ecg-sample`` (the first
+    record) and ``builtin:NAME`` per record, -> the record path without suffix."""
+    found: dict[str, Path] = {}
+    for hea in sorted(SAMPLES_DIR.glob("*.hea")):
+        found.setdefault("ecg-sample", hea.with_suffix(""))
+        found[hea.stem] = hea.with_suffix("")
+    return found
+
+
+def resolve_signal_path(spec) -> Path:
+    """``builtin:ecg-sample`` / ``builtin:NAME`` -> the shipped record; anything else -> ``Path(spec)``."""
+    spec = str(spec)
+    if not spec.startswith(SAMPLE_PREFIX):
+        return Path(spec)
+    samples = builtin_samples()
+    name = spec[len(SAMPLE_PREFIX):]
+    if name not in samples:
+        valid = ", ".join(SAMPLE_PREFIX + k for k in samples) or "none shipped"
+        raise InputDataError(f"unknown built-in ECG sample {spec!r}; valid: {valid}")
+    return samples[name]
+
+
 def read_signal(path, fs=None, lead=None) -> Record:
-    """Any supported signal: WFDB record (fs from the header), ``.csv``/``.txt`` or ``.npy`` (fs needed)."""
-    p = Path(path)
+    """Any supported signal: WFDB record (fs from the header), ``.csv``/``.txt`` or ``.npy`` (fs needed),
+    or a shipped sample (``builtin:ecg-sample``, see :func:`builtin_samples`)."""
+    p = resolve_signal_path(path)
     if p.suffix in (".csv", ".txt", ".npy"):
         if fs is None:
             raise InputDataError(f"{p}: a {p.suffix} signal needs its sampling rate: pass --fs HZ")

@@ -234,6 +234,10 @@ def add_train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--rr-features", nargs="+", default=list(RECIPE_RR_FEATURES), metavar="NAME",
                    help=f"RR feature columns, from {sorted(RR_COLUMNS)}")
     p.add_argument("--lr-schedule", default="cosine", help=f"one of {sorted(LR_SCHEDULES)} (default cosine)")
+    p.add_argument("--precise-bn", action="store_true",
+                   help="after training, re-estimate the BatchNorm statistics on the un-augmented training beats "
+                        "(short runs: with a few dozen steps the moving averages still hold their initial values, "
+                        "and the inference-mode / int8 model is not the network that was trained)")
 
 
 def _params_for(args) -> ECGParams:
@@ -275,7 +279,8 @@ def run_train(args) -> int:
                         strategy=args.strategy, resume=args.resume, monitor="loss", monitor_mode="min",
                         extra={"task": "ecg", "params": params.to_dict(), "model": asdict(cfg),
                                "class_weights": weights.tolist(), "sampling": asdict(sampling),
-                               "validation_records": held})
+                               "validation_records": held,
+                               **({"precise_bn": True} if getattr(args, "precise_bn", False) else {})})
     val_fn = (lambda m: _flat_metrics(evaluate_beats(m, val, params))) if val is not None and len(val) else None
     print(f"ecg: {len(train)} training beats {np.bincount(train.label, minlength=5).tolist()}, "
           f"{0 if val is None else len(val)} validation beats (records {held})", file=sys.stderr)
@@ -290,17 +295,41 @@ def run_train(args) -> int:
         if done is not None:
             print(f"ecg: member {k} finished in an earlier run with this configuration: "
                   f"{Path(mcfg.out_dir) / 'checkpoints' / 'last.keras'}", file=sys.stderr)
-            members.append(done)
+            members.append(_maybe_precise_bn(done, args, train, params, batch, seed))
             continue
         model, _ = fit(lambda s=schedule, n=name: build_model(params.window, train.rr.shape[1], cfg, s, name=n),
                        train_ds, mcfg, val_metrics=val_fn)
-        members.append(model)
+        members.append(_maybe_precise_bn(model, args, train, params, batch, seed))
     model = ensemble_model(members)
     meta = ecg_metadata(params, train.rr.shape[1], _provenance(args, beats, train, held))
     if val is not None and len(val):
         meta["evaluation"] = {"float_validation_beats": evaluate_beats(model, val, params)}
     save_model(model, Path(args.out) / "model.keras", meta)
     return 0
+
+
+def _maybe_precise_bn(model, args, train: BeatSet, params: ECGParams, batch: int, seed: int):
+    if getattr(args, "precise_bn", False):
+        n = precise_batchnorm(model, train, params, batch, seed)
+        print(f"ecg: BatchNorm statistics re-estimated on {n} batches of un-augmented training beats", file=sys.stderr)
+    return model
+
+
+def precise_batchnorm(model, beats: BeatSet, params: ECGParams, batch: int = 256, seed: int = 0,
+                      max_batches: int = 40) -> int:
+    """Replace the BatchNorm moving statistics by their average over un-augmented training beats
+    (what the device feeds the model: natural class mix, RR features normalised). Keras' moving
+    averages (momentum 0.99) need a few hundred steps to forget their initial values; a short run
+    (the synthetic demo: ~10 steps per epoch) ends with statistics that do not match its weights,
+    so the inference-mode model, and the int8 file folded from it, is not the trained network.
+    Only the BatchNorm statistics change. Returns the number of batches used."""
+    from .detector import recalibrate_batchnorm
+
+    idx = np.random.default_rng(seed).permutation(len(beats))[: batch * max_batches]
+    rr = normalize_rr(beats.rr, params.rr_mean, params.rr_std)
+    batches = ({"beat": beats.beat[idx[i : i + batch]], "rr": rr[idx[i : i + batch]]}
+               for i in range(0, len(idx), batch))
+    return recalibrate_batchnorm(model, batches)
 
 
 def _finished_member(cfg):
@@ -354,6 +383,8 @@ def _provenance(args, beats: BeatSet, train: BeatSet, held) -> dict:
             "beats_per_class": dict(zip(AAMI_CLASSES, np.bincount(train.label, minlength=5).tolist(), strict=True)),
             "data_fingerprint": digest, "command": "edgecnn train ecg " + " ".join(sys.argv[3:]),
             "seed": args.seed}
+    if getattr(args, "precise_bn", False):
+        prov["precise_bn"] = "BatchNorm statistics re-estimated on the un-augmented training beats"
     if args.members > 1:
         prov["members"] = {"count": args.members, "seeds": list(range(args.seed, args.seed + args.members)),
                            "combine": "mean of the members' probabilities"}

@@ -55,6 +55,20 @@ class TestData:
         assert beats.beat.shape[1:] == (128, 2) and beats.rr.shape[1] == 8
         assert set(np.unique(beats.label)) >= {0, 1, 2}
 
+    def test_synthetic_ectopic_beats_are_found_by_the_detector(self):
+        """V beats 1-2x the patient's R, F = half N + half V, coupling >= 0.42 s: the device's
+        detector finds every beat (a missed V made its neighbours' RR features look premature)."""
+        from edgecnn.edge.eval_ecg import match_beats
+        from edgecnn.edge.rpeaks import detect_rpeaks
+        from edgecnn.train.data.synthetic_ecg import synth_records
+
+        missed, ectopic = 0, 0
+        for rec in synth_records(4, SyntheticConfig(duration_s=60.0, class_probs={"V": 0.15, "F": 0.05}), seed=3):
+            a2d, _ = match_beats(rec.r_samples, detect_rpeaks(rec.signal, rec.fs), int(0.15 * rec.fs))
+            missed += int((a2d < 0).sum())
+            ectopic += int(np.isin(rec.labels, [2, 3]).sum())
+        assert ectopic > 40 and missed == 0
+
     def test_class_weights(self):
         w = E.class_weights(np.array([0] * 100 + [1] * 4 + [2] * 25), power=0.5)
         np.testing.assert_allclose(w[:3], [1.0, 5.0, 2.0])
@@ -218,13 +232,39 @@ class TestModel:
         probs = model.predict({"beat": beats.beat[:4], "rr": np.zeros((4, 8), np.float32)}, verbose=0)["probs"]
         np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-5)
 
+    def test_precise_batchnorm_matches_inference_to_training_mode(self):
+        """After a few steps the moving BatchNorm statistics are still near their initial values;
+        precise_batchnorm replaces them by the un-augmented beats' own statistics."""
+        import keras
+
+        keras.utils.set_random_seed(0)
+        from dataclasses import replace
+
+        params = ECGParams()
+        beats = E.load_training_beats("builtin:synthetic", None, params, synthetic_records=2)
+        mean, std = E.rr_stats(beats.rr)
+        params = replace(params, rr_mean=tuple(mean), rr_std=tuple(std))
+        model = E.build_model(params.window, 8, E.ECGModelConfig(**TINY), lr=5e-3)
+        model.fit(E._dataset(beats, params, E.class_weights(beats.label), 64, True, 0), epochs=1, verbose=0)
+        x = {"beat": beats.beat[:256], "rr": E.normalize_rr(beats.rr[:256], params.rr_mean, params.rr_std)}
+
+        def gap():
+            return float(np.abs(np.asarray(model(x, training=True)["probs"])
+                                - np.asarray(model(x, training=False)["probs"])).max())
+
+        before = gap()
+        n = E.precise_batchnorm(model, beats.subset(np.arange(256)), params, batch=256, seed=0)
+        assert n == 1 and gap() < min(0.02, before / 5)
+
     def test_cli_train_writes_model_and_metadata(self, tmp_path):
         from edgecnn.edge.cli import main
 
         code = main(["train", "ecg", "--data", "builtin:synthetic", "--out", str(tmp_path), "--epochs", "1",
-                     "--synthetic-records", "4", "--width", "0.25", "--folds", "2", "--fold", "1", "--seed", "3"])
+                     "--synthetic-records", "4", "--width", "0.25", "--folds", "2", "--fold", "1", "--seed", "3",
+                     "--precise-bn"])
         assert code == 0
         meta = json.loads((tmp_path / "model.keras.json").read_text())
+        assert "precise_bn" in meta["provenance"]
         assert meta["task"] == "ecg" and meta["labels"] == list("NSVFQ")
         p = meta["params"]
         assert p["window"]["fs"] == 180 and p["detector"]["name"] == "pantompkins"

@@ -5,9 +5,11 @@ timing depend on the AAMI class:
 
 * N: normal P-QRS-T at the underlying rhythm;
 * S: premature (60-80 % of the RR, not closer than 0.3 s), normal narrow QRS, abnormal P (inverted, early, or absent);
-* V: premature (55-75 %, not closer than 0.38 s), no P, wide bizarre QRS of either polarity with a discordant T,
-  followed by a compensatory pause;
-* F: fusion of N and V (half-way morphology, slightly premature);
+* V: premature (55-75 %, not closer than 0.42 s: a Pan-Tompkins detector takes a wide beat closer to the
+  previous R for its T wave), no P, wide bizarre QRS of either polarity with a discordant T,
+  followed by a compensatory pause; its amplitude is 1-2x the patient's own R wave (as PVCs are: a V beat
+  smaller and slower than the patient's QRS would look like a T wave to any R-peak detector);
+* F: fusion of N and V (half the normal QRS plus half the V complex, slightly premature);
 * Q: paced: a pacing spike then a wide QRS.
 
 Each record draws a "patient" (amplitudes, widths, heart rate 40-180 bpm, heart-rate variability)
@@ -28,7 +30,7 @@ from edgecnn.edge.fileio import atomic_write_bytes, atomic_write_text
 
 SYMBOL_OF = {"N": "N", "S": "A", "V": "V", "F": "F", "Q": "/"}
 _PREMATURE = {"S": (0.6, 0.8), "V": (0.55, 0.75), "F": (0.85, 0.95)}
-_MIN_COUPLING = {"S": 0.3, "V": 0.38, "F": 0.38}  # s: no R-on-T beats
+_MIN_COUPLING = {"S": 0.3, "V": 0.42, "F": 0.42}  # s: no R-on-T beats
 _MIT_CODE = {"N": 1, "A": 8, "V": 5, "F": 6, "/": 12}
 
 
@@ -64,7 +66,7 @@ def _patient(rng: np.random.Generator) -> dict:
         "p": rng.uniform(0.08, 0.25), "q": rng.uniform(0.0, 0.2), "r": rng.uniform(0.6, 1.8),
         "s": rng.uniform(0.05, 0.5), "t": rng.uniform(0.1, 0.5) * rng.choice([1, 1, 1, -1]),
         "qrs_w": rng.uniform(0.008, 0.014), "pr": rng.uniform(0.14, 0.2),
-        "v_sign": rng.choice([-1.0, 1.0]), "v_amp": rng.uniform(1.0, 2.2), "v_w": rng.uniform(0.03, 0.05),
+        "v_sign": rng.choice([-1.0, 1.0]), "v_gain": rng.uniform(1.0, 2.0), "v_w": rng.uniform(0.03, 0.05),
         "s_p": rng.choice(["inverted", "early", "absent"]),
     }
 
@@ -81,12 +83,12 @@ def _waves(kind: str, pt: dict, rr: float) -> list[tuple[float, float, float]]:
         p = {"inverted": [(-0.7 * pt["p"], -pt["pr"] + 0.02, 0.02)],
              "early": [(0.8 * pt["p"], -pt["pr"] - 0.06, 0.03)], "absent": []}[pt["s_p"]]
         return p + qrs + normal_t
-    vs, va, vw = pt["v_sign"], pt["v_amp"], pt["v_w"]
+    vs, va, vw = pt["v_sign"], pt["v_gain"] * pt["r"], pt["v_w"]
     wide = [(vs * va, 0.0, vw), (-vs * 0.4 * va, 1.8 * vw, vw)]
     if kind == "V":
         return wide + [(-vs * 0.5, qt + 0.04, 0.08)]
     if kind == "F":
-        half = [(0.5 * a, c, 0.5 * (width + w)) for a, c, width in wide]
+        half = [(0.5 * a, c, width) for a, c, width in qrs + wide]
         return [(0.6 * pt["p"], -pt["pr"], 0.025)] + half + [(0.5 * pt["t"] - 0.25 * vs, qt, 0.07)]
     return [(3.0, -0.04, 0.002)] + wide + [(-vs * 0.4, qt + 0.04, 0.08)]  # Q: paced
 
