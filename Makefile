@@ -16,7 +16,7 @@ LOCK_VENV ?= .venv-lock
 LOCK_FLAGS := --universal --python-version 3.11 --generate-hashes --quiet -c lock/constraints.txt
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: install test test-main test-tflite-runtime demo convert eval bench lint real test-pi fixtures clean help lock
+.PHONY: install test test-main test-tflite-runtime demo convert eval bench lint real test-pi fixtures clean help lock lock-check
 
 help:
 	@echo "make install | demo | test | convert | eval | bench | lint | real DATA=DIR | test-pi | lock [UPGRADE=1]"
@@ -105,6 +105,16 @@ lock: $(LOCK_VENV)/.installed
 	  --custom-compile-command "make lock" -o lock/device.txt
 	$(LOCK_VENV)/bin/uv pip compile lock/tflite-runtime.in $(LOCK_FLAGS) $${UPGRADE:+--upgrade} \
 	  --custom-compile-command "make lock" -o lock/tflite-runtime.txt
+
+# Fails when pyproject.toml or lock/*.in changed without `make lock` (compiles into a copy, diffs).
+lock-check: $(LOCK_VENV)/.installed
+	@tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; cp lock/*.txt "$$tmp/"; \
+	$(LOCK_VENV)/bin/uv pip compile pyproject.toml --extra train --extra dev $(LOCK_FLAGS) --custom-compile-command "make lock" -o "$$tmp/workstation.txt"; \
+	$(LOCK_VENV)/bin/uv pip compile pyproject.toml lock/device.in $(LOCK_FLAGS) --custom-compile-command "make lock" -o "$$tmp/device.txt"; \
+	$(LOCK_VENV)/bin/uv pip compile lock/tflite-runtime.in $(LOCK_FLAGS) --custom-compile-command "make lock" -o "$$tmp/tflite-runtime.txt"; \
+	for f in workstation device tflite-runtime; do \
+	  diff -q "lock/$$f.txt" "$$tmp/$$f.txt" >/dev/null || { echo "lock/$$f.txt is out of date with pyproject.toml / lock/*.in: run make lock"; exit 1; }; \
+	done; echo "lock: up to date"
 
 fixtures: install
 	$(PY) tests/fixtures/make_fixtures.py
