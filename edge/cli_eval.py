@@ -51,19 +51,25 @@ def run(args) -> int:
     args.task = model.task
     module = evaluator(model.task)
     full = task_args(module, args.task_argv, args, show_help=args.help_task)
-    result = module.evaluate(model, full)
-    result = {"model": str(args.model), "task": model.task, "backend": model.backend, **result}
-    if args.report:
-        from pathlib import Path
+    if args.report:  # built beside the target and swapped in whole: never a mix of two runs
+        from .fileio import atomic_folder, atomic_write_json
 
-        from .fileio import atomic_write_json
-
-        atomic_write_json(Path(args.report) / "eval.json", result)
+        with atomic_folder(args.report) as stage:
+            full.report = str(stage)
+            result = _evaluate(module, model, full, args)
+            atomic_write_json(stage / "eval.json", result)
+    else:
+        result = _evaluate(module, model, full, args)
     if args.json:
         emit_json(result)
     else:
         print(format_text(result))
     return 0
+
+
+def _evaluate(module, model, full: argparse.Namespace, args) -> dict:
+    result = module.evaluate(model, full)
+    return {"model": str(args.model), "task": model.task, "backend": model.backend, **result}
 
 
 def format_text(result: dict, indent: str = "") -> str:

@@ -42,3 +42,134 @@ class TestAtomicWrite:
         with pytest.raises(ValueError):
             fileio.atomic_write_json(tmp_path / "x.json", {"v": float("nan")})
         assert not (tmp_path / "x.json").exists()
+
+
+def _dead_pid() -> int:
+    """A PID that no process has (a child that already exited and was reaped)."""
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    return int(proc.stdout)
+
+
+class TestTargets:
+    def test_symlink_is_followed_and_kept(self, tmp_path):
+        real = tmp_path / "data" / "home.gallery"
+        real.parent.mkdir()
+        real.write_bytes(b"old")
+        link = tmp_path / "link.gallery"
+        link.symlink_to(real)
+        assert fileio.atomic_write_bytes(link, b"new") == real
+        assert link.is_symlink() and real.read_bytes() == b"new"
+
+    def test_dangling_symlink_creates_its_target(self, tmp_path):
+        link = tmp_path / "l"
+        link.symlink_to(tmp_path / "made")
+        fileio.atomic_write_bytes(link, b"x")
+        assert link.is_symlink() and (tmp_path / "made").read_bytes() == b"x"
+
+    def test_symlink_loop_is_named(self, tmp_path):
+        a, b = tmp_path / "a", tmp_path / "b"
+        a.symlink_to(b)
+        b.symlink_to(a)
+        with pytest.raises(OSError, match="symlink loop") as exc:
+            fileio.atomic_write_bytes(a, b"x")
+        assert exc.value.filename == str(a)
+
+    def test_folder_as_target(self, tmp_path):
+        with pytest.raises(IsADirectoryError):
+            fileio.atomic_write_bytes(tmp_path, b"x")
+
+    @pytest.mark.parametrize("err", [28, 30, 13])  # ENOSPC, EROFS, EACCES
+    def test_write_errors_name_the_file(self, tmp_path, monkeypatch, err):
+        p = tmp_path / "g.bin"
+        p.write_bytes(b"old")
+
+        def fail(fd):
+            raise OSError(err, os.strerror(err))
+
+        monkeypatch.setattr(os, "fsync", fail)
+        with pytest.raises(OSError) as exc:
+            fileio.atomic_write_bytes(p, b"new")
+        assert exc.value.filename == str(p) and exc.value.errno == err
+        assert p.read_bytes() == b"old" and [x.name for x in tmp_path.iterdir()] == ["g.bin"]
+
+
+class TestStaleTemporaries:
+    def test_dead_writers_temporaries_are_removed_live_ones_kept(self, tmp_path):
+        dead = tmp_path / f".g.npz.{_dead_pid()}.abc123.tmp"
+        live = tmp_path / f".g.npz.{os.getppid()}.abc123.tmp"
+        dead_dir = tmp_path / f".report.{_dead_pid()}.xyz.new"
+        other = tmp_path / ".hidden.tmp"  # not ours: no PID field
+        for f in (dead, live, other):
+            f.write_bytes(b"partial")
+        dead_dir.mkdir()
+        fileio.atomic_write_bytes(tmp_path / "g.npz", b"x")
+        assert not dead.exists() and not dead_dir.exists()
+        assert live.exists() and other.exists()
+
+    def test_kill_9_midway_leaves_old_or_new_and_is_cleaned(self, tmp_path):
+        """A writer killed at random points: the file is always the old or the new content, and the
+        next write removes what the killed one left."""
+        import random
+        import signal
+        import subprocess
+        import sys
+        import time
+
+        target = tmp_path / "model.bin"
+        old, new = b"o" * 3_000_000, b"n" * 3_000_000
+        fileio.atomic_write_bytes(target, old)
+        code = ("import sys; from edgecnn.edge import fileio\n"
+                "while True: fileio.atomic_write_bytes(sys.argv[1], b'n' * 3_000_000)\n")
+        rng = random.Random(0)
+        for _ in range(5):
+            proc = subprocess.Popen([sys.executable, "-c", code, str(target)])
+            time.sleep(0.3 + rng.random() * 0.4)
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
+            assert target.read_bytes() in (old, new)
+        fileio.atomic_write_bytes(target, new)
+        assert sorted(x.name for x in tmp_path.iterdir()) == ["model.bin"]
+
+
+class TestAtomicFolder:
+    def test_replaces_the_old_folder_whole(self, tmp_path):
+        rep = tmp_path / "report"
+        rep.mkdir()
+        (rep / "old_only.png").write_bytes(b"1")
+        (rep / "eval.json").write_text("old")
+        with fileio.atomic_folder(rep) as stage:
+            (stage / "eval.json").write_text("new")
+        assert sorted(x.name for x in rep.iterdir()) == ["eval.json"]
+        assert (rep / "eval.json").read_text() == "new"
+        assert sorted(x.name for x in tmp_path.iterdir()) == ["report"]
+
+    def test_failure_leaves_the_old_folder_untouched(self, tmp_path):
+        rep = tmp_path / "report"
+        rep.mkdir()
+        (rep / "eval.json").write_text("old")
+        with pytest.raises(OSError), fileio.atomic_folder(rep) as stage:
+            (stage / "eval.json").write_text("half")
+            raise OSError(28, "No space left on device")
+        assert (rep / "eval.json").read_text() == "old"
+        assert sorted(x.name for x in tmp_path.iterdir()) == ["report"]
+
+    def test_new_folder_and_file_in_the_way(self, tmp_path):
+        with fileio.atomic_folder(tmp_path / "r") as stage:
+            (stage / "a").write_text("1")
+        assert (tmp_path / "r" / "a").read_text() == "1"
+        (tmp_path / "f").write_text("x")
+        with pytest.raises(NotADirectoryError), fileio.atomic_folder(tmp_path / "f"):
+            pass
+
+    def test_without_renameat2(self, tmp_path, monkeypatch):
+        monkeypatch.setattr(fileio, "_exchange", lambda a, b: False)
+        rep = tmp_path / "report"
+        rep.mkdir()
+        (rep / "x").write_text("old")
+        with fileio.atomic_folder(rep) as stage:
+            (stage / "y").write_text("new")
+        assert sorted(x.name for x in rep.iterdir()) == ["y"]
+        assert sorted(x.name for x in tmp_path.iterdir()) == ["report"]
