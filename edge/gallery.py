@@ -15,10 +15,13 @@ because embeddings from different models are not comparable.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import math
 import os
+import stat
+import time
 import zipfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -27,8 +30,8 @@ from typing import NamedTuple
 import numpy as np
 
 from .errors import InputDataError
-from .face import DEFAULT_DISTANCE, distance_matrix, l2_normalize
-from .fileio import atomic_write_bytes
+from .face import DEFAULT_DISTANCE, DISTANCES, distance_matrix, l2_normalize
+from .fileio import atomic_write_bytes, real_target
 
 FORMAT = "edgecnn.gallery"
 VERSION = 1
@@ -195,19 +198,84 @@ def save_gallery(path: str | os.PathLike, g: Gallery) -> Path:
     return atomic_write_bytes(path, to_bytes(g))
 
 
-def load_gallery(path: str | os.PathLike, fingerprint: str | None = None) -> Gallery:
-    """Read a gallery; with ``fingerprint``, refuse one built with another model."""
-    p = Path(path)
-    if not p.is_file():
-        raise InputDataError(f"{p}: gallery not found (create it with `edgecnn face enroll`)")
+MAX_GALLERY_BYTES = 1 << 30          # 1 GiB: ~2M enrolled images of 128 floats
+MAX_HEADER_BYTES = 64 << 20          # names and sources of that many images
+LOCK_TIMEOUT_S = 30.0
+
+
+@contextlib.contextmanager
+def locked(path: str | os.PathLike, timeout: float = LOCK_TIMEOUT_S):
+    """Hold an exclusive advisory lock for a gallery's read-modify-write (``PATH.lock`` beside the
+    real file; symlinks followed). Waits up to ``timeout`` seconds for another writer, then fails
+    with a message naming the file. Readers do not lock: writes are atomic replaces."""
+    import fcntl
+
+    target = real_target(path)
+    if not (isinstance(timeout, int | float) and math.isfinite(timeout) and timeout >= 0):
+        raise ValueError(f"lock timeout: expected a finite number of seconds >= 0, got {timeout!r}")
+    lock_path = target.with_name(target.name + ".lock")
     try:
-        with np.load(io.BytesIO(p.read_bytes()), allow_pickle=False) as z:
-            header = json.loads(bytes(z["header"]).decode("utf-8"))
-            emb, labels = np.array(z["embeddings"], np.float32), np.array(z["labels"], np.int32)
-    except (OSError, ValueError, KeyError, zipfile.BadZipFile, UnicodeDecodeError, EOFError) as exc:
-        raise InputDataError(f"{p}: not a readable edgecnn gallery ({type(exc).__name__}: {exc})") from None
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o666)
+    except OSError as exc:
+        raise OSError(exc.errno, f"cannot create the gallery lock ({exc.strerror})", str(lock_path)) from None
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise InputDataError(
+                        f"{target}: another process is changing this gallery (lock {lock_path} held for "
+                        f"{timeout:g} s); try again when it has finished") from None
+                time.sleep(0.02)
+        yield target
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def update_gallery(path: str | os.PathLike, change, *, fingerprint: str | None = None, new=None,
+                   timeout: float = LOCK_TIMEOUT_S) -> Gallery:
+    """Locked load -> ``change(gallery)`` -> atomic save; returns the saved gallery. ``new()``
+    makes the gallery when the file does not exist yet (else a missing file is an error)."""
+    with locked(path, timeout) as target:
+        if new is not None and not target.exists():
+            g = new()
+        else:
+            g = load_gallery(target, fingerprint=fingerprint)
+        g = change(g)
+        save_gallery(target, g)
+    return g
+
+
+def load_gallery(path: str | os.PathLike, fingerprint: str | None = None) -> Gallery:
+    """Read a gallery; with ``fingerprint``, refuse one built with another model. Every field is
+    checked; a damaged or hand-edited gallery is refused with the field, the expected and the
+    actual value."""
+    p = Path(path)
+    try:
+        st = p.stat()
+    except FileNotFoundError:
+        raise InputDataError(f"{p}: gallery not found (create it with `edgecnn face enroll`)") from None
+    except OSError as exc:
+        raise InputDataError(f"{p}: cannot read the gallery ({exc.strerror or exc})") from None
+    if not stat.S_ISREG(st.st_mode):
+        raise InputDataError(f"{p}: gallery is not a regular file")
+    if st.st_size > MAX_GALLERY_BYTES:
+        raise InputDataError(f"{p}: gallery is {st.st_size} bytes, more than the {MAX_GALLERY_BYTES} this reads")
+    try:
+        with zipfile.ZipFile(io.BytesIO(p.read_bytes())) as z:
+            header = json.loads(_member(z, "header", np.uint8, 1, MAX_HEADER_BYTES).tobytes().decode("utf-8"))
+            emb = _member(z, "embeddings", np.float32, 2, MAX_GALLERY_BYTES)
+            labels = _member(z, "labels", np.int32, 1, MAX_GALLERY_BYTES)
+    except InputDataError as exc:
+        raise InputDataError(f"{p}: {exc}") from None
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile, UnicodeDecodeError, EOFError, RecursionError) as exc:
+        raise InputDataError(f"{p}: not a readable edgecnn gallery ({type(exc).__name__}: {exc})"[:300]) from None
     g = _from_header(p, header, emb, labels)
-    if fingerprint and g.fingerprint and fingerprint != g.fingerprint:
+    if fingerprint and fingerprint != g.fingerprint:
         raise InputDataError(
             f"{p}: gallery was enrolled with model {g.fingerprint}, this model is {fingerprint}; "
             "embeddings of different models do not compare: re-enroll with this model"
@@ -215,17 +283,69 @@ def load_gallery(path: str | os.PathLike, fingerprint: str | None = None) -> Gal
     return g
 
 
+def _member(z: zipfile.ZipFile, name: str, dtype, ndim: int, max_bytes: int) -> np.ndarray:
+    """One ``.npy`` array of the archive, its header checked against its size before any allocation."""
+    try:
+        info = z.getinfo(name + ".npy")
+    except KeyError:
+        raise InputDataError(f"gallery array {name!r} missing") from None
+    if info.file_size > max_bytes:
+        raise InputDataError(f"gallery array {name!r}: {info.file_size} bytes, more than {max_bytes}")
+    with z.open(info) as f:
+        version = np.lib.format.read_magic(f)
+        readers = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
+        if version not in readers:
+            raise InputDataError(f"gallery array {name!r}: unsupported .npy version {version}")
+        shape, fortran, dt = readers[version](f, max_header_size=10000)
+        header_end = f.tell()
+        if dt != np.dtype(dtype) or len(shape) != ndim or fortran:
+            raise InputDataError(f"gallery array {name!r}: expected {ndim}-D {np.dtype(dtype)}, got shape {shape} "
+                                 f"dtype {dt}{' (Fortran order)' if fortran else ''}")
+        need = int(np.prod(shape, dtype=np.int64)) * dt.itemsize if shape else dt.itemsize
+        if need != info.file_size - header_end:
+            raise InputDataError(f"gallery array {name!r}: header declares {shape} ({need} bytes), the file holds "
+                                 f"{info.file_size - header_end}")
+        data = f.read(need)
+    return np.frombuffer(data, dtype=dt).reshape(shape).copy()
+
+
+def _field(p: Path, h: dict, key: str, ok, expected: str):
+    if key not in h or not ok(h[key]):
+        got = repr(h.get(key, "<missing>"))
+        raise InputDataError(f"{p}: gallery header field {key!r}: expected {expected}, got "
+                             f"{got[:80]}; the file is damaged: rebuild it with `edgecnn face enroll`")
+    return h[key]
+
+
+def _is_str_list(v) -> bool:
+    return isinstance(v, list) and all(isinstance(x, str) for x in v)
+
+
 def _from_header(p: Path, h, emb: np.ndarray, labels: np.ndarray) -> Gallery:
     if not isinstance(h, dict) or h.get("format") != FORMAT:
         raise InputDataError(f"{p}: not an edgecnn gallery (format {h.get('format') if isinstance(h, dict) else h!r})")
-    if not isinstance(h.get("version"), int) or h["version"] > VERSION:
-        raise InputDataError(f"{p}: gallery version {h.get('version')!r} is newer than this edgecnn reads ({VERSION})")
-    names, sources = tuple(h.get("names", ())), tuple(h.get("sources", ()))
-    d = int(h.get("embedding_size", -1))
-    if emb.ndim != 2 or emb.shape[1] != d or labels.shape != (emb.shape[0],) or len(sources) != len(labels):
+    version = _field(p, h, "version", lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 1,
+                     "an integer >= 1")
+    if version > VERSION:
+        raise InputDataError(f"{p}: gallery version {version} is newer than this edgecnn reads ({VERSION})")
+    fp = _field(p, h, "model_fingerprint", lambda v: isinstance(v, str) and v.strip() != "",
+                "the model's fingerprint (a non-empty string)")
+    d = _field(p, h, "embedding_size", lambda v: isinstance(v, int) and not isinstance(v, bool) and 0 < v <= 65536,
+               "an integer in 1..65536")
+    distance = _field(p, h, "distance", lambda v: v in DISTANCES, f"one of {sorted(DISTANCES)}")
+    names = _field(p, h, "names", lambda v: _is_str_list(v) and all(n.strip() and n != "unknown" for n in v)
+                   and len(set(v)) == len(v), "a list of distinct, non-empty names")
+    sources = _field(p, h, "sources", _is_str_list, "a list of strings, one per enrolled image")
+    tau = _field(p, h, "threshold", lambda v: v is None or (isinstance(v, int | float) and not isinstance(v, bool)
+                                                             and math.isfinite(v) and v > 0),
+                 "null or a finite number > 0")
+    calibration = _field(p, h, "calibration", lambda v: v is None or isinstance(v, dict), "null or an object")
+    if emb.shape[1] != d or labels.shape != (emb.shape[0],) or len(sources) != len(labels):
         raise InputDataError(f"{p}: gallery arrays disagree: embeddings {emb.shape}, labels {labels.shape}, "
                              f"embedding_size {d}, {len(sources)} sources")
+    if not np.all(np.isfinite(emb)):
+        raise InputDataError(f"{p}: gallery embeddings hold NaN or infinite values")
     if len(labels) and (labels.min() < 0 or labels.max() >= len(names)):
         raise InputDataError(f"{p}: gallery labels out of range for {len(names)} names")
-    return Gallery(str(h.get("model_fingerprint", "")), d, str(h.get("distance", DEFAULT_DISTANCE)), names, emb,
-                   labels, sources, h.get("threshold"), h.get("calibration"))
+    return Gallery(fp, d, distance, tuple(names), emb, labels, tuple(sources),
+                   None if tau is None else float(tau), calibration)
