@@ -35,6 +35,7 @@ from .signal import (
 
 MIN_SECONDS = 1.0
 ECTOPIC = ("S", "V", "F")
+MAX_ABS_SAMPLE = 1e7  # far above any ECG in mV, uV or raw ADC counts; beyond it filters overflow
 
 
 @dataclass(frozen=True)
@@ -88,10 +89,19 @@ def check_signal(x, fs, name: str = "signal") -> tuple[np.ndarray, float]:
         first = int(np.flatnonzero(bad)[0])
         raise InputDataError(f"{name}: {int(bad.sum())} NaN/infinite sample(s), the first at index {first} "
                              f"({first / fs:.3f} s); expected finite numbers")
+    _check_amplitude(arr, name)
     if len(arr) < MIN_SECONDS * fs:
         raise InputDataError(f"{name}: too short: {len(arr)} samples ({len(arr) / fs:.3f} s at {fs:g} Hz); "
                              f"need at least {MIN_SECONDS:g} s")
     return arr.astype(np.float64), fs
+
+
+def _check_amplitude(arr: np.ndarray, name: str, offset: int = 0) -> None:
+    big = np.abs(arr) > MAX_ABS_SAMPLE
+    if big.any():
+        first = int(np.flatnonzero(big)[0])
+        raise InputDataError(f"{name}: sample {first + offset} is {float(arr[first]):.3g}, expected |value| <= "
+                             f"{MAX_ABS_SAMPLE:g} (an ECG in mV, uV or ADC counts): wrong units or a damaged file")
 
 
 def is_flat(x: np.ndarray) -> bool:
@@ -230,6 +240,7 @@ class StreamingClassifier:
         if not np.all(np.isfinite(x)):
             first = int(np.flatnonzero(~np.isfinite(x))[0]) + self._n
             raise InputDataError(f"stream: NaN/infinite sample at index {first}; expected finite numbers")
+        _check_amplitude(x, "stream", self._n)
         pad = np.full(self.h if self._n == 0 else 0, x[0])
         self._raw = np.concatenate([self._raw, pad, x])
         self._n += len(x)

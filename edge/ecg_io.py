@@ -32,6 +32,8 @@ _CODES.update({16: "|", 18: "s", 19: "T", 20: "*", 21: "D", 22: '"', 23: "=", 24
                26: "^", 27: "t", 28: "+", 29: "u", 30: "?", 31: "!", 32: "[", 33: "]", 34: "e",
                35: "n", 36: "@", 37: "x", 38: "f", 39: "(", 40: ")", 41: "r"})
 _SKIP, _NUM, _SUB, _CHN, _AUX = 59, 60, 61, 62, 63
+_BYTES_PER_SAMPLE = {16: 2.0, 80: 1.0, 212: 1.5}
+MAX_SIGNAL_FILE_BYTES = 4 << 30   # 4 GiB: 2 leads of 24 h at 10 kHz in format 16
 
 
 def aami_class(symbol: str) -> str | None:
@@ -116,6 +118,10 @@ def _parse_signal_line(line: str) -> _SignalSpec:
             g, b = g.rstrip(")").split("(")
             baseline = int(b)
         gain = float(g) or 200.0
+        if not math.isfinite(gain) or gain < 0:
+            raise ValueError(f"ADC gain {g!r} of signal {tok[0]!r}: expected a finite number > 0")
+    if fmt not in _BYTES_PER_SAMPLE:
+        raise ValueError(f"signal format {fmt} of {tok[0]!r} is not supported (supported: 16, 80, 212)")
     adczero = int(tok[4]) if len(tok) > 4 else 0
     desc = " ".join(tok[8:]) if len(tok) > 8 else ""
     return _SignalSpec(tok[0], fmt, gain, adczero if baseline is None else baseline, units, desc, offset)
@@ -155,13 +161,13 @@ def read_wfdb(path, lead: str | int | None = None) -> Record:
     if any(specs[i].fmt != spec.fmt for i in group):
         raise InputDataError(f"{hea}: signals in {spec.file} mix formats")
     dat = hea.parent / spec.file
-    try:
-        raw = dat.read_bytes()[spec.offset :]
-    except OSError as exc:
-        raise InputDataError(f"{dat}: cannot read the WFDB signal file ({exc.strerror or exc})") from None
+    raw = _read_signal_file(dat, spec.offset)
+    _check_size(raw, spec.fmt, len(group), nsamp, dat, hea)
     digital = _decode(raw, spec.fmt, len(group), dat)[:, group.index(idx)]
     if nsamp > 0:
         digital = digital[:nsamp]
+    if len(digital) == 0:
+        raise InputDataError(f"{dat}: the WFDB signal file holds no samples")
     invalid = digital == (-2048 if spec.fmt == 212 else -32768 if spec.fmt == 16 else -128)
     signal = (digital - spec.baseline) / spec.gain
     if invalid.any():
@@ -169,6 +175,50 @@ def read_wfdb(path, lead: str | int | None = None) -> Record:
     leads = tuple(s.desc for s in specs)
     return Record(signal.astype(np.float64), check_fs(fs, f"{hea.name} sampling rate"), leads[idx] or f"sig{idx}",
                   base.name, spec.units, leads)
+
+
+def _read_signal_file(dat: Path, offset: int) -> bytes:
+    """A WFDB signal file's bytes after ``offset``: a regular file of bounded size (never a device
+    such as /dev/zero, a FIFO that blocks, or a file that exhausts memory)."""
+    import stat
+
+    try:
+        st = dat.stat()
+    except FileNotFoundError:
+        raise InputDataError(f"{dat}: the WFDB signal file named in the header does not exist") from None
+    except OSError as exc:
+        raise InputDataError(f"{dat}: cannot open the WFDB signal file ({exc.strerror or exc})") from None
+    if not stat.S_ISREG(st.st_mode):
+        raise InputDataError(f"{dat}: the WFDB signal file is not a regular file (a device, FIFO or folder)")
+    if st.st_size > MAX_SIGNAL_FILE_BYTES:
+        raise InputDataError(f"{dat}: {st.st_size} bytes, more than the {MAX_SIGNAL_FILE_BYTES} a record may have")
+    if offset < 0 or offset > st.st_size:
+        raise InputDataError(f"{dat}: byte offset {offset} from the header is outside the file ({st.st_size} bytes)")
+    try:
+        with open(dat, "rb") as f:
+            f.seek(offset)
+            return f.read()
+    except OSError as exc:
+        raise InputDataError(f"{dat}: cannot read the WFDB signal file ({exc.strerror or exc})") from None
+
+
+def _check_size(raw: bytes, fmt: int, nsig: int, nsamp: int, dat: Path, hea: Path) -> None:
+    """The header's sample count and format must account for the file's bytes, to the frame: a
+    file cut short, or a header that names another format or count, is an error, not a shorter or
+    garbled signal."""
+    per_frame = _BYTES_PER_SAMPLE[fmt] * nsig
+    if nsamp <= 0:
+        if len(raw) % per_frame and not (fmt == 212 and (len(raw) * 2) % 3 == 0):
+            raise InputDataError(f"{dat}: {len(raw)} bytes is not a whole number of {nsig}-signal frames in format "
+                                 f"{fmt} ({per_frame:g} bytes each): the file is cut short or the format is wrong")
+        return
+    need = math.ceil(nsamp * per_frame)
+    if len(raw) < need:
+        raise InputDataError(f"{dat}: cut short: {hea.name} declares {nsamp} samples x {nsig} signal(s) in format "
+                             f"{fmt} = {need} bytes, the file holds {len(raw)}")
+    if len(raw) > need + math.ceil(per_frame):
+        raise InputDataError(f"{dat}: holds {len(raw)} bytes, but {hea.name} declares {nsamp} samples x {nsig} "
+                             f"signal(s) in format {fmt} = {need}: the header's count or format is wrong")
 
 
 def _pick_lead(names: list[str], lead, source) -> int:
@@ -189,22 +239,28 @@ def read_annotations(path, extension: str = "atr") -> Annotations:
     base = _record_base(path)
     f = base.with_suffix("." + extension)
     try:
+        if not f.is_file():
+            raise FileNotFoundError
         raw = f.read_bytes()
     except FileNotFoundError:
-        raise InputDataError(f"{base}: no annotation file {f.name} (expected {f})") from None
+        raise InputDataError(f"{base}: no annotation file {f.name} (expected {f}, a regular file)") from None
     except OSError as exc:
         raise InputDataError(f"{f}: cannot read the annotations ({exc.strerror or exc})") from None
+    if len(raw) < 2:
+        raise InputDataError(f"{f}: annotation file is empty")
     return _parse_mit(np.frombuffer(raw[: len(raw) // 2 * 2], "<u2"), f)
 
 
 def _parse_mit(words: np.ndarray, source: Path) -> Annotations:
     samples, symbols = [], []
     t, i, n = 0, 0, len(words)
+    ended = False
     while i < n:
         w = int(words[i])
         code, val = w >> 10, w & 0x3FF
         i += 1
         if code == 0 and val == 0:
+            ended = True
             break
         if code == _SKIP:
             if i + 1 >= n:
@@ -221,6 +277,9 @@ def _parse_mit(words: np.ndarray, source: Path) -> Annotations:
             symbols.append(_CODES.get(code, "?" if code else " "))
     if i < n and samples == [] and n > 1:
         raise InputDataError(f"{source}: no annotations found (not an MIT-format annotation file?)")
+    if not ended:
+        raise InputDataError(f"{source}: annotation file cut short: no end-of-file marker after "
+                             f"{len(samples)} annotations ({2 * n} bytes)")
     return Annotations(np.asarray(samples, np.int64), np.asarray(symbols, dtype="<U1"))
 
 

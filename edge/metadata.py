@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -68,16 +69,52 @@ def validate_metadata(meta: Any, source: str = "metadata") -> dict[str, Any]:
     return meta
 
 
+MAX_MODEL_BYTES = 2 << 30        # a TFLite flatbuffer cannot exceed 2 GiB
+MAX_METADATA_BYTES = 4 << 20     # our JSON is a few KB
+MAX_METADATA_DEPTH = 32          # nesting of objects/arrays (ours: 5)
+
+
 def read_model_bytes(path: str | os.PathLike) -> bytes:
     p = Path(path)
-    if not p.exists():
-        raise ModelFileError(f"{p}: model file not found")
-    if p.is_dir():
+    try:
+        st = p.stat()
+    except FileNotFoundError:
+        reason = "a symlink whose target does not exist" if p.is_symlink() else "model file not found"
+        raise ModelFileError(f"{p}: {reason}") from None
+    except OSError as exc:  # ELOOP, EACCES, ...
+        raise ModelFileError(f"{p}: cannot open the model file ({exc.strerror or exc})") from None
+    if stat.S_ISDIR(st.st_mode):
         raise ModelFileError(f"{p}: is a folder, expected a .tflite file")
+    if not stat.S_ISREG(st.st_mode):
+        raise ModelFileError(f"{p}: is not a regular file (a FIFO, device or socket), expected a .tflite file")
+    if st.st_size > MAX_MODEL_BYTES:
+        raise ModelFileError(f"{p}: {st.st_size} bytes, larger than any TFLite model ({MAX_MODEL_BYTES})")
     try:
         return p.read_bytes()
     except OSError as exc:
         raise ModelFileError(f"{p}: cannot read model file ({exc.strerror})") from None
+
+
+def json_depth(text: str) -> int:
+    """Deepest nesting of objects/arrays in a JSON text (strings skipped), without parsing it."""
+    depth = best = 0
+    in_str = esc = False
+    for ch in text:
+        if in_str:
+            if esc:
+                esc = False
+            elif ch == "\\":
+                esc = True
+            elif ch == '"':
+                in_str = False
+        elif ch == '"':
+            in_str = True
+        elif ch in "[{":
+            depth += 1
+            best = max(best, depth)
+        elif ch in "]}":
+            depth -= 1
+    return best
 
 
 def read_tables(path_or_bytes: str | os.PathLike | bytes) -> ModelTables:
@@ -90,10 +127,18 @@ def metadata_from_tables(tables: ModelTables, source: str) -> dict[str, Any]:
     raw = tables.metadata.get(METADATA_NAME)
     if raw is None:
         return {}
+    if len(raw) > MAX_METADATA_BYTES:
+        raise ModelFileError(f"{source}: edgecnn metadata is {len(raw)} bytes, expected at most {MAX_METADATA_BYTES}")
     try:
-        meta = json.loads(raw.rstrip(b"\0").decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ModelFileError(f"{source}: edgecnn metadata is not valid JSON ({exc})") from None
+        text = raw.rstrip(b"\0").decode("utf-8")
+        depth = json_depth(text)
+        if depth > MAX_METADATA_DEPTH:
+            raise ModelFileError(f"{source}: edgecnn metadata nests {depth} levels deep, expected at most "
+                                 f"{MAX_METADATA_DEPTH}")
+        meta = json.loads(text)
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        raise ModelFileError(f"{source}: edgecnn metadata is not valid JSON ({type(exc).__name__}: "
+                             f"{str(exc)[:120]})") from None
     return validate_metadata(meta, source)
 
 

@@ -73,6 +73,15 @@ class FilterSpec:
     lowpass_hz: float = 40.0
     lowpass_s: float = 0.1
 
+    def __post_init__(self):
+        if self.name not in FILTERS:
+            raise ValueError(f"filter name must be one of {sorted(FILTERS)}, got {self.name!r}")
+        limits = {"baseline_s": (0.01, 10.0), "lowpass_hz": (0.5, 10000.0), "lowpass_s": (0.001, 10.0)}
+        for key, (lo, hi) in limits.items():
+            v = getattr(self, key)
+            if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v) or not lo <= v <= hi:
+                raise ValueError(f"filter {key} must be a number in [{lo:g}, {hi:g}], got {v!r}")
+
     def to_dict(self) -> dict:
         return asdict(self)
 

@@ -87,7 +87,7 @@ class TestReaders:
     @pytest.mark.parametrize("files, match", [
         ({}, "no WFDB header"),
         ({"x.hea": "garbage"}, "not a valid WFDB header"),
-        ({"x.hea": "x 1 360 100\nx.dat 16 200 16 0 0 0 0 II\n"}, "cannot read the WFDB signal"),
+        ({"x.hea": "x 1 360 100\nx.dat 16 200 16 0 0 0 0 II\n"}, "signal file named in the header does not exist"),
         ({"x.hea": "x 1 360 100\nx.dat 311 200 16 0 0 0 0 II\n", "x.dat": "ab"}, "format 311"),
     ])
     def test_unreadable_record(self, tmp_path, files, match):

@@ -3,6 +3,7 @@
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from edgecnn.edge import cli
@@ -56,3 +57,139 @@ class TestReportFolder:
 @pytest.fixture(autouse=True)
 def _no_debug(monkeypatch):
     monkeypatch.delenv("EDGECNN_DEBUG", raising=False)
+
+
+def _cli(capsys, *argv):
+    code = cli.main([str(a) for a in argv])
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def _write_record(folder: Path, name="r", n=3600 * 3, fs=360, fmt=16, header_n=None, header_fmt=None):
+    """A WFDB record of a clean synthetic ECG-like pulse train (format 16 or 212), NumPy only."""
+    t = np.arange(n) / fs
+    x = np.round(200 * np.exp(-((t % 0.8) - 0.4) ** 2 / 0.0005)).astype(np.int16)
+    if fmt == 16:
+        data = x.astype("<i2").tobytes()
+    else:
+        v = (x.astype(np.int32) & 0xFFF).reshape(-1, 2)
+        b = np.stack([v[:, 0] & 0xFF, ((v[:, 0] >> 8) & 0x0F) | ((v[:, 1] >> 4) & 0xF0), v[:, 1] & 0xFF], 1)
+        data = b.astype(np.uint8).tobytes()
+    (folder / f"{name}.dat").write_bytes(data)
+    (folder / f"{name}.hea").write_text(f"{name} 1 {fs} {header_n or n}\n"
+                                        f"{name}.dat {header_fmt or fmt} 200 12 0 0 0 0 MLII\n")
+    return folder / name
+
+
+def _atr(words) -> bytes:
+    return np.asarray(words, "<u2").tobytes()
+
+
+class TestDamagedRecords:
+    def test_clean_record_still_runs(self, tmp_path, capsys):
+        rec = _write_record(tmp_path)
+        code, out, err = _cli(capsys, "ecg", "builtin:ecg", rec, "--json")
+        assert code == 0 and err == "" and json.loads(out)["summary"]["beats"] > 5
+
+    @pytest.mark.parametrize("damage, match", [
+        ({"cut": 0.5}, "cut short"),
+        ({"header_n": 3600 * 6}, "cut short"),
+        ({"header_n": 3600}, "header's count or format is wrong"),
+        ({"header_fmt": 80}, "header's count or format is wrong"),
+        ({"header_fmt": 212}, "header's count or format is wrong"),
+        ({"empty": True}, "cut short"),
+        ({"dev_zero": True}, "not a regular file"),
+        ({"fifo": True}, "not a regular file"),
+    ])
+    def test_refused_with_one_line(self, tmp_path, capsys, damage, match):
+        import os
+
+        rec = _write_record(tmp_path, header_n=damage.get("header_n"), header_fmt=damage.get("header_fmt"))
+        dat = rec.with_suffix(".dat")
+        if "cut" in damage:
+            dat.write_bytes(dat.read_bytes()[: int(dat.stat().st_size * damage["cut"])])
+        if damage.get("empty"):
+            dat.write_bytes(b"")
+        if damage.get("dev_zero") or damage.get("fifo"):
+            dat.unlink()
+            os.symlink("/dev/zero", dat) if damage.get("dev_zero") else os.mkfifo(dat)
+        code, out, err = _cli(capsys, "ecg", "builtin:ecg", rec)
+        assert code == 2 and out == "" and len(err.splitlines()) == 1, err
+        assert match in err
+
+    @pytest.mark.parametrize("words, match", [
+        ([], "empty"),
+        ([(1 << 10) | 100, (1 << 10) | 280], "cut short"),             # no end-of-file marker
+        ([(1 << 10) | 100, (1 << 10) | 280, 0], None),                 # a valid two-beat file
+    ])
+    def test_annotations(self, tmp_path, words, match):
+        from edgecnn.edge.ecg_io import read_annotations
+        from edgecnn.edge.errors import InputDataError
+
+        rec = _write_record(tmp_path)
+        rec.with_suffix(".atr").write_bytes(_atr(words))
+        if match is None:
+            assert read_annotations(rec).sample.tolist() == [100, 380]
+        else:
+            with pytest.raises(InputDataError, match=match):
+                read_annotations(rec)
+
+    @pytest.mark.parametrize("value", ["1e300", "-3e8"])
+    def test_absurd_amplitudes(self, tmp_path, capsys, value):
+        f = tmp_path / "x.csv"
+        f.write_text("\n".join(["0.1"] * 2000 + [value] + ["0.1"] * 2000) + "\n")
+        code, out, err = _cli(capsys, "ecg", "builtin:ecg", f, "--fs", "360")
+        assert code == 2 and len(err.splitlines()) == 1 and "sample 2000" in err, err
+
+
+class TestDamagedModels:
+    """builtin:ecg with its metadata edited in place (same length: the flatbuffer stays valid)."""
+
+    from edgecnn.edge.loader import resolve_model_path
+
+    FIX = resolve_model_path("builtin:ecg")
+
+    def _patched(self, tmp_path, old: bytes, new: bytes) -> Path:
+        raw = self.FIX.read_bytes()
+        assert raw.count(old) >= 1 and len(new) <= len(old)
+        p = tmp_path / "m.tflite"
+        p.write_bytes(raw.replace(old, new.ljust(len(old))))
+        return p
+
+    def _meta_span(self) -> bytes:
+        raw = self.FIX.read_bytes()
+        start = raw.index(b'{"schema"')
+        depth, i = 0, start
+        while True:
+            depth += {ord("{"): 1, ord("}"): -1}.get(raw[i], 0)
+            i += 1
+            if depth == 0:
+                return raw[start:i]
+
+    def test_deeply_nested_metadata(self, tmp_path, capsys):
+        meta = self._meta_span()
+        depth = min(3000, (len(meta) - 14) // 2)  # deeper than json's recursion limit (~1000)
+        assert depth > 1000
+        nested = b'{"schema": ' + b"[" * depth + b"]" * depth + b"}"
+        p = self._patched(tmp_path, meta, nested)
+        for argv in (["info", p], ["ecg", p, FIXTURES / "nonexistent.csv", "--fs", "360"]):
+            code, out, err = _cli(capsys, *argv)
+            assert code == 2 and len(err.splitlines()) == 1 and "nests" in err, err
+
+    @pytest.mark.parametrize("old, new, match", [
+        (b'"lowpass_hz":40.0', b'"lowpass_hz":-4.0', "lowpass_hz"),
+        (b'"baseline_s":0.6', b'"baseline_s":1e9', "baseline_s"),
+    ])
+    def test_invalid_ecg_params(self, tmp_path, capsys, old, new, match):
+        p = self._patched(tmp_path, old, new)
+        rec = _write_record(tmp_path)
+        code, out, err = _cli(capsys, "ecg", p, rec)
+        assert code == 2 and len(err.splitlines()) == 1 and match in err, err
+
+    def test_model_fifo_does_not_block(self, tmp_path, capsys):
+        import os
+
+        fifo = tmp_path / "m.tflite"
+        os.mkfifo(fifo)
+        code, out, err = _cli(capsys, "info", fifo)
+        assert code == 2 and "not a regular file" in err
