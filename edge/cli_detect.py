@@ -14,6 +14,8 @@ import time
 from pathlib import Path
 
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg")
+VIDEO_OUT_SUFFIXES = (".mp4", ".avi")
+IMAGE_OUT_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
 
 
 def register(sub) -> None:
@@ -44,17 +46,30 @@ def _detector(args):
 
 
 def run(args) -> int:
+    from .image import IMAGE_SUFFIXES
+
     if (args.source is None) == (args.camera is None):
         raise ValueError("detect: give exactly one of SOURCE (image, folder, video) or --camera N")
+    if args.max_frames is not None and args.max_frames < 1:
+        raise ValueError(f"--max-frames must be >= 1, got {args.max_frames}")
+    src = None if args.source is None else Path(args.source)
+    if src is not None and not src.exists():
+        raise FileNotFoundError(2, "no such file or folder", str(src))
+    video = args.camera is not None or (src is not None and src.suffix.lower() in VIDEO_SUFFIXES)
+    if args.out and not (src is not None and src.is_dir()):
+        allowed = VIDEO_OUT_SUFFIXES if video else IMAGE_OUT_SUFFIXES
+        if Path(args.out).suffix.lower() not in allowed:
+            raise ValueError(f"--out {args.out}: expected a file ending in {', '.join(allowed)}, "
+                             f"got {Path(args.out).suffix or 'no extension'!r}")
+    images = sorted(p for p in src.iterdir() if _is_image(p)) if src is not None and src.is_dir() else None
+    if images == []:
+        raise ValueError(f"{src}: no images in this folder (looked for {', '.join(IMAGE_SUFFIXES)})")
     detector = _detector(args)
     if args.camera is not None:
         return _run_stream(detector, args, camera=args.camera)
-    src = Path(args.source)
-    if not src.exists():
-        raise FileNotFoundError(2, "no such file or folder", str(src))
-    if src.is_dir():
-        return _run_images(detector, args, sorted(p for p in src.iterdir() if _is_image(p)), folder=True)
-    if src.suffix.lower() in VIDEO_SUFFIXES:
+    if images is not None:
+        return _run_images(detector, args, images, folder=True)
+    if video:
         return _run_stream(detector, args, path=src)
     return _run_images(detector, args, [src], folder=False)
 
@@ -100,7 +115,7 @@ def _run_images(detector, args, paths, folder: bool) -> int:
             else:
                 from .fileio import atomic_write_bytes
 
-                ok, enc = cv2.imencode(target.suffix or ".jpg", drawn)
+                ok, enc = cv2.imencode(target.suffix.lower() or ".jpg", drawn)
                 if not ok:
                     raise ValueError(f"--out {target}: unsupported image type {target.suffix!r}")
                 atomic_write_bytes(target, enc.tobytes())
@@ -116,11 +131,17 @@ def _run_stream(detector, args, *, camera: int | None = None, path: Path | None 
     from .detect import draw_detections
 
     if camera is not None:
+        if camera < 0:
+            raise ValueError(f"--camera must be a camera index >= 0, got {camera}")
+        probe = _quiet_capture(camera)
+        if not probe.isOpened():
+            raise ValueError(f"camera {camera}: cannot open it (no such device, no permission, or busy)")
+        probe.release()
         opener = lambda: cv2.VideoCapture(camera)  # noqa: E731
         cfg = ReaderConfig(live=True)
         fps = 30.0
     else:
-        probe = cv2.VideoCapture(str(path))
+        probe = _quiet_capture(str(path))
         if not probe.isOpened():
             raise ValueError(f"{path}: cannot open video (unsupported codec or corrupt file)")
         fps = probe.get(cv2.CAP_PROP_FPS) or 30.0
@@ -148,6 +169,18 @@ def _run_stream(detector, args, *, camera: int | None = None, path: Path | None 
           f"{summary['frames']} frames, {summary['fps']} FPS, dropped {summary['dropped']}, "
           f"reconnects {summary['reconnects']}, ms per stage {summary['stage_ms']}")
     return 0
+
+
+def _quiet_capture(source):
+    """cv2.VideoCapture without OpenCV's own warning lines (we report a failed open ourselves)."""
+    import cv2
+
+    level = cv2.utils.logging.getLogLevel()
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
+    try:
+        return cv2.VideoCapture(source)
+    finally:
+        cv2.utils.logging.setLogLevel(level)
 
 
 class _VideoOut:

@@ -8,6 +8,7 @@ is printed once classified (JSON lines with ``--json``), then a summary line.
 
 from __future__ import annotations
 
+import math
 import sys
 import time
 
@@ -112,6 +113,8 @@ def _run_stream(model, args) -> int:
     chunk = args.chunk or max(1, int(clf.fs / 4))
     if chunk < 1:
         raise InputDataError(f"--chunk must be a positive number of samples, got {args.chunk}")
+    if not (math.isfinite(args.idle_timeout) and args.idle_timeout >= 0):
+        raise InputDataError(f"--idle-timeout must be a finite number of seconds >= 0, got {args.idle_timeout}")
     parser = _LineParser(args.lead)
     beats, labels = 0, []
     times: list[float] = []

@@ -18,12 +18,14 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".pgm", ".ppm", ".tif", ".tif
 def image_size(path) -> tuple[int, int]:
     """``(width, height)`` from a PNG/JPEG/BMP header (no decoding); OpenCV for anything else."""
     p = Path(path)
+    if not p.is_file():
+        raise InputDataError(f"{p}: image file not found (or not a regular file)")
     with open(p, "rb") as f:
         head = f.read(32)
-        if head[:8] == b"\x89PNG\r\n\x1a\n":
+        if head[:8] == b"\x89PNG\r\n\x1a\n" and len(head) >= 24:
             w, h = struct.unpack(">II", head[16:24])
             return int(w), int(h)
-        if head[:2] == b"BM":
+        if head[:2] == b"BM" and len(head) >= 26:
             w, h = struct.unpack("<ii", head[18:26])
             return int(w), abs(int(h))
         if head[:2] == b"\xff\xd8":
@@ -51,19 +53,40 @@ def _jpeg_size(f) -> tuple[int, int] | None:
         length = struct.unpack(">H", length_bytes)[0]
         if code in (0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF):
             data = f.read(5)
+            if len(data) < 5:
+                return None
             h, w = struct.unpack(">HH", data[1:5])
             return int(w), int(h)
         f.seek(length - 2, 1)
 
 
+MAX_IMAGE_PIXELS = 100_000_000     # 100 MP: far above any camera frame, far below what exhausts a Pi
+MAX_IMAGE_BYTES = 256 << 20
+
+
 def load_image(path, *, color: str = "RGB") -> np.ndarray:
-    """Read an image file as uint8 ``(H, W, 3)`` RGB (or ``(H, W)`` with ``color='GRAY'``)."""
+    """Read an image file as uint8 ``(H, W, 3)`` RGB (or ``(H, W)`` with ``color='GRAY'``).
+
+    The size in the file's header is checked before decoding: a header claiming 100000 x 100000
+    pixels is refused, not allocated."""
     p = Path(path)
     if not p.is_file():
-        raise InputDataError(f"{p}: image file not found")
+        raise InputDataError(f"{p}: image file not found (or not a regular file)")
+    if p.stat().st_size > MAX_IMAGE_BYTES:
+        raise InputDataError(f"{p}: {p.stat().st_size} bytes, larger than the {MAX_IMAGE_BYTES} an image may have")
+    try:
+        w, h = image_size(p)
+    except (InputDataError, struct.error, OSError, cv2.error):
+        w = h = 0  # not a header we parse: OpenCV decides below
+    if w * h > MAX_IMAGE_PIXELS:
+        raise InputDataError(f"{p}: header claims {w} x {h} pixels, more than {MAX_IMAGE_PIXELS} this reads")
     data = np.fromfile(str(p), dtype=np.uint8)
     flag = cv2.IMREAD_GRAYSCALE if color == "GRAY" else cv2.IMREAD_COLOR
-    img = cv2.imdecode(data, flag) if data.size else None
+    try:
+        img = cv2.imdecode(data, flag) if data.size else None
+    except cv2.error as exc:
+        msg = str(exc).strip().splitlines()[-1][:160] if str(exc).strip() else "OpenCV error"
+        raise InputDataError(f"{p}: cannot decode image ({msg})") from None
     if img is None:
         raise InputDataError(f"{p}: cannot decode image (corrupt file or unsupported format)")
     if color == "RGB":

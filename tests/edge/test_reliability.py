@@ -193,3 +193,52 @@ class TestDamagedModels:
         os.mkfifo(fifo)
         code, out, err = _cli(capsys, "info", fifo)
         assert code == 2 and "not a regular file" in err
+
+
+def _png_header(w: int, h: int) -> bytes:
+    import struct
+    import zlib
+
+    ihdr = struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0)
+    chunk = struct.pack(">I", len(ihdr)) + b"IHDR" + ihdr + struct.pack(">I", zlib.crc32(b"IHDR" + ihdr))
+    return b"\x89PNG\r\n\x1a\n" + chunk + b"\x00" * 64
+
+
+class TestDetectInputs:
+    DET = FIXTURES / "det_tiny_int8.tflite"
+
+    def _one_line(self, capsys, *argv, match):
+        code, out, err = _cli(capsys, *argv)
+        assert code == 2 and out == "" and len(err.splitlines()) == 1 and match in err, (code, err)
+
+    def test_image_header_claiming_10_gigapixels(self, tmp_path, capsys):
+        img = tmp_path / "huge.png"
+        img.write_bytes(_png_header(100000, 100000))
+        self._one_line(capsys, "detect", self.DET, img, match="100000 x 100000")
+
+    @pytest.mark.parametrize("content", [b"\xff\xd8\xff\xc0\x00", b"\x89PNG\r\n\x1a\n", b"BM", b"", b"GIF89a"])
+    def test_truncated_or_unknown_images(self, tmp_path, capsys, content):
+        img = tmp_path / "x.jpg"
+        img.write_bytes(content)
+        self._one_line(capsys, "detect", self.DET, img, match="x.jpg")
+
+    def test_unknown_out_extension(self, tmp_path, capsys):
+        img = next((FIXTURES / "det" / "yolo" / "images").iterdir())
+        self._one_line(capsys, "detect", self.DET, img, "--out", tmp_path / "o.xyz", match="--out")
+        assert not (tmp_path / "o.xyz").exists()
+
+    def test_folder_without_images(self, tmp_path, capsys):
+        (tmp_path / "notes.txt").write_text("x")
+        self._one_line(capsys, "detect", self.DET, tmp_path, match="no images")
+
+    def test_missing_camera_fails_fast(self, capsys):
+        import time
+
+        t0 = time.monotonic()
+        self._one_line(capsys, "detect", self.DET, "--camera", "97", match="camera 97")
+        assert time.monotonic() - t0 < 20
+
+    @pytest.mark.parametrize("value", ["nan", "-1", "inf"])
+    def test_stream_idle_timeout(self, capsys, value):
+        self._one_line(capsys, "ecg", "builtin:ecg", "-", "--stream", "--fs", "360", "--idle-timeout", value,
+                       match="--idle-timeout")
