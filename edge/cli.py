@@ -27,10 +27,17 @@ VERBS = {
 }
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """Usage errors are one line on stderr and exit status 2 (``--help`` still prints the usage)."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {' '.join(message.split())} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from edgecnn import __version__
 
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="edgecnn", description="Train, convert to int8 TFLite, and run CNNs on the edge.")
     parser.add_argument("--version", action="version", version=f"edgecnn {__version__}")
     sub = parser.add_subparsers(dest="verb", metavar="VERB")

@@ -30,7 +30,9 @@ def evaluator(task: str | None):
 
 
 def task_args(module, argv: list[str], base: argparse.Namespace, show_help: bool = False) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog=f"edgecnn eval MODEL --data PATH [{base.task} options]", add_help=False)
+    from .cli import OneLineParser
+
+    parser = OneLineParser(prog=f"edgecnn eval MODEL --data PATH [{base.task} options]", add_help=False)
     module.add_eval_args(parser)
     if show_help:
         parser.print_help()

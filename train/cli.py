@@ -48,7 +48,9 @@ def require_tensorflow() -> None:
 def run(args) -> int:
     require_tensorflow()
     module = importlib.import_module(TRAINERS[args.task])
-    parser = argparse.ArgumentParser(prog=f"edgecnn train {args.task} [common options]", add_help=False)
+    from edgecnn.edge.cli import OneLineParser
+
+    parser = OneLineParser(prog=f"edgecnn train {args.task} [common options]", add_help=False)
     module.add_train_args(parser)
     if args.help_task:
         parser.print_help()
