@@ -338,22 +338,81 @@ def _overlaps(a: np.ndarray, b: np.ndarray, thr: float) -> np.ndarray:
     return iw > rhs
 
 
+def _nms_numpy(b: np.ndarray, s: np.ndarray, c: np.ndarray | None, thr: float, limit: int, block: int,
+               max_pairs: int | None) -> np.ndarray:
+    if c is not None:  # each class in its own region of the plane, then one pass
+        span = float(max(np.abs(b).max(), 1.0)) * 2.0 + 1.0
+        b = b + (c.astype(np.float32) * span)[:, None]
+    order = score_order(s)
+    if thr >= 1.0:
+        return order[:limit]
+    return _nms_adaptive(b, order, thr, limit, block, max_pairs)
+
+
+def _nms_opencv(b: np.ndarray, s: np.ndarray, c: np.ndarray | None, thr: float, limit: int, block: int,
+                max_pairs: int | None) -> np.ndarray:
+    """``cv2.dnn.NMSBoxesBatched`` with the inputs arranged so that it gives the NumPy result.
+
+    Same IoU (no +1 pixel, double precision), same strict ``>``, same stable tie order. Arranged:
+    coordinates shifted to >= 0 (it separates classes by ``class * (max coordinate + 1)``, which
+    merges classes when coordinates are negative); class ids as int32 (``nms`` renumbered them); zero-area
+    boxes (incl. inverted ones) kept aside, since OpenCV calls two of them an overlap of 1 where
+    ours is 0 (they never suppress, are never suppressed), and merged back in score order;
+    ``score_threshold=-inf`` (its filter is a strict ``>``: 0 would drop zero scores); no ``top_k``
+    (OpenCV's cuts the candidates before NMS, not the kept boxes).
+    """
+    import cv2
+
+    xywh = np.empty((len(b), 4), np.float64)
+    xywh[:, :2] = b[:, :2].astype(np.float64) - b[:, :2].min(axis=0)
+    xywh[:, 2:] = np.maximum(b[:, 2:] - b[:, :2], 0)
+    ids = np.zeros(len(b), np.int32) if c is None else c.astype(np.int32)
+    solid = (xywh[:, 2] > 0) & (xywh[:, 3] > 0)
+    if solid.all():
+        keep = np.asarray(cv2.dnn.NMSBoxesBatched(xywh, s, ids, -np.inf, thr), np.int64).reshape(-1)
+        return keep[:limit]
+    sub = np.flatnonzero(solid)
+    keep = np.asarray(cv2.dnn.NMSBoxesBatched(xywh[sub], s[sub], ids[sub], -np.inf, thr) if len(sub) else (),
+                      np.int64).reshape(-1)
+    keep = np.concatenate([sub[keep], np.flatnonzero(~solid)])
+    return keep[np.lexsort((keep, -s[keep]))][:limit]
+
+
+def _nms_auto(b: np.ndarray, s: np.ndarray, c: np.ndarray | None, thr: float, limit: int, block: int,
+              max_pairs: int | None) -> np.ndarray:
+    fn = _nms_opencv if len(b) <= OPENCV_MAX_BOXES else _nms_numpy
+    return fn(b, s, c, thr, limit, block, max_pairs)
+
+
+NMS_BACKENDS: dict[str, Callable] = {"auto": _nms_auto, "numpy": _nms_numpy, "opencv": _nms_opencv}
+# "auto" runs OpenCV up to this many boxes, NumPy above (bench/bench_nms.py, docs/detect.md): up to
+# 300 OpenCV is faster on clustered and on spread-out boxes; above, its O(N * kept) loop loses on
+# spread-out boxes (3x at 1k, 18x at 10k) while NumPy stays within 2x of it on clustered ones.
+OPENCV_MAX_BOXES = 300
+
+
 def nms(xyxy, scores, iou_threshold: float = 0.5, *, class_ids=None, max_det: int | None = None,
-        block: int = 64, max_pairs: int | None = None) -> np.ndarray:
+        block: int = 64, max_pairs: int | None = None, backend: str = "auto") -> np.ndarray:
     """Greedy non-max suppression; returns kept indices in descending score order.
 
     A box is dropped when a kept box of higher score (earlier index on ties) overlaps it with
-    IoU > ``iou_threshold``: the same result as the textbook loop and ``cv2.dnn.NMSBoxes``.
-    With ``class_ids`` boxes of different classes never suppress each other (each class is
-    shifted to its own region of the plane, then one pass runs).
+    IoU > ``iou_threshold`` (IoU of the boxes as given: no +1 pixel). With ``class_ids`` boxes of
+    different classes never suppress each other. ``max_det`` caps the kept boxes (after NMS).
 
-    Two exact strategies, chosen after the first block. Blocks of 8, 16, 32, ... up to ``block``
-    candidates: greedy inside the block, then one vectorised overlap test removes every later box
-    a kept box suppresses (fast for detector output, which clusters around few objects). Or,
-    when the first block removed few boxes (spread-out boxes), candidate pairs from a centre grid
-    resolved on a sparse graph, unless that needs more than ``max_pairs`` pairs (default
-    ``150 * N``; then blocks continue).
+    ``backend``: ``"numpy"``, ``"opencv"`` (``cv2.dnn.NMSBoxesBatched``) or ``"auto"`` (OpenCV up
+    to ``OPENCV_MAX_BOXES`` boxes, NumPy above: the faster at each size, bench/bench_nms.py). All
+    give the same indices in the same order (tests/edge/test_boxes.py).
+
+    NumPy: two exact strategies, chosen after the first block. Blocks of 8, 16, 32, ... up to
+    ``block`` candidates: greedy inside the block, then one vectorised overlap test removes every
+    later box a kept box suppresses (fast for detector output, which clusters around few objects).
+    Or, when the first block removed few boxes (spread-out boxes), candidate pairs from a centre
+    grid resolved on a sparse graph, unless that needs more than ``max_pairs`` pairs (default
+    ``150 * N``; then blocks continue). Classes are shifted to their own regions of the plane.
+    ``block`` and ``max_pairs`` only steer the NumPy path.
     """
+    if backend not in NMS_BACKENDS:
+        raise ValueError(f"backend: expected one of {sorted(NMS_BACKENDS)}, got {backend!r}")
     b = as_boxes(xyxy, "xyxy")
     s = np.asarray(scores, np.float32).reshape(-1)
     if len(s) != len(b):
@@ -362,16 +421,14 @@ def nms(xyxy, scores, iou_threshold: float = 0.5, *, class_ids=None, max_det: in
         raise ValueError(f"iou_threshold: expected a value in [0, 1], got {iou_threshold}")
     if max_det is not None and max_det < 0:
         raise ValueError(f"max_det: expected >= 0 or None, got {max_det}")
-    if len(b) == 0:
-        return np.zeros(0, np.int64)
+    c = None
     if class_ids is not None:
         c = np.asarray(class_ids).reshape(-1)
         if len(c) != len(b):
             raise ValueError(f"class_ids: expected {len(b)} values (one per box), got {len(c)}")
-        span = float(max(np.abs(b).max(), 1.0)) * 2.0 + 1.0
-        b = b + (c.astype(np.float32) * span)[:, None]
-    order = score_order(s)
+    if len(b) == 0:
+        return np.zeros(0, np.int64)
+    if c is not None:  # any ids -> 0..K-1 (small shifts in NumPy, int32 for OpenCV)
+        c = np.unique(c, return_inverse=True)[1].reshape(-1)
     limit = len(b) if max_det is None else int(max_det)
-    if iou_threshold >= 1.0:
-        return order[:limit]
-    return _nms_adaptive(b, order, iou_threshold, limit, block, max_pairs)
+    return NMS_BACKENDS[backend](b, s, c, float(iou_threshold), limit, block, max_pairs)

@@ -1,15 +1,21 @@
-"""Detection metrics: mAP@0.5 and COCO mAP@[.5:.95] with all-point interpolation, per class.
+"""Detection metrics: all-point interpolated AP (VOC2010+ style), IoU 0.50 and 0.50:0.95, no detection cap.
 
 The same NumPy code judges the Keras model (during training and in ``edgecnn eval``) and the
 int8 model. Matching follows COCO: predictions of one class, by descending score, each take the
-unmatched ground-truth box of that class with the highest IoU >= the threshold. AP is the area
-under the precision envelope (all-point interpolation, VOC 2010+). mAP averages over the classes
-that have ground truth in the data.
+unmatched ground-truth box of that class with the highest IoU >= the threshold (no crowd or area
+ranges). AP is the area under the precision envelope at every recall step (all-point
+interpolation, PASCAL VOC 2010+), not COCO's mean over 101 recall points; ``map50_95`` averages
+the ten IoU thresholds 0.50, 0.55, ..., 0.95 as COCO does. Every prediction passed in counts: there
+is no per-image cap like COCO's ``maxDets=100`` (``edgecnn eval`` keeps what the detector keeps,
+at most 300 per image). mAP averages over the classes that have ground truth in the data.
+``interpolation="coco101"`` gives pycocotools' number on the same matches
+(tests/edge/test_eval_detect_coco.py checks both against ``COCOeval``).
 """
 
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -21,15 +27,44 @@ from .image import load_image
 
 IOU_THRESHOLDS = np.round(np.arange(0.5, 0.96, 0.05), 2)
 EVAL_CONF = 0.001
+RECALL_101 = np.linspace(0.0, 1.0, 101)  # as pycocotools builds its recThrs
+METRIC = ("all-point interpolated AP (VOC2010+ style), IoU 0.50 and 0.50:0.95, "
+          "no detection cap in the metric (the detector keeps at most 300 per image)")
 
 
-def average_precision(recall, precision) -> float:
-    """All-point interpolated AP: sum of recall steps times the precision envelope."""
+def _envelope(precision) -> np.ndarray:
+    """Precision made non-increasing along recall: the best precision at this recall or beyond."""
+    p = np.asarray(precision, np.float64)
+    return np.maximum.accumulate(p[::-1])[::-1]
+
+
+def ap_all_point(recall, precision) -> float:
+    """All-point interpolated AP: sum of recall steps times the precision envelope (VOC 2010+)."""
     r = np.concatenate([[0.0], np.asarray(recall, np.float64), [1.0]])
-    p = np.concatenate([[1.0], np.asarray(precision, np.float64), [0.0]])
-    p = np.maximum.accumulate(p[::-1])[::-1]
+    p = _envelope(np.concatenate([[1.0], np.asarray(precision, np.float64), [0.0]]))
     steps = np.flatnonzero(r[1:] != r[:-1])
     return float(np.sum((r[steps + 1] - r[steps]) * p[steps + 1]))
+
+
+def ap_coco101(recall, precision) -> float:
+    """COCO's 101-point AP: mean over recall 0, 0.01, ..., 1 of the precision envelope at the first
+    point reaching that recall, 0 where none does (pycocotools ``COCOeval.accumulate``)."""
+    r = np.asarray(recall, np.float64)
+    if len(r) == 0:
+        return 0.0
+    p = _envelope(precision)
+    idx = np.searchsorted(r, RECALL_101, side="left")
+    return float(np.mean(np.where(idx < len(r), p[np.minimum(idx, len(r) - 1)], 0.0)))
+
+
+INTERPOLATIONS: dict[str, Callable] = {"all-point": ap_all_point, "coco101": ap_coco101}
+
+
+def average_precision(recall, precision, interpolation: str = "all-point") -> float:
+    """AP of one precision-recall curve; ``interpolation``: ``all-point`` (default) or ``coco101``."""
+    if interpolation not in INTERPOLATIONS:
+        raise ValueError(f"interpolation: expected one of {sorted(INTERPOLATIONS)}, got {interpolation!r}")
+    return INTERPOLATIONS[interpolation](recall, precision)
 
 
 def match(pred_xyxy, pred_scores, gt_xyxy, thresholds=IOU_THRESHOLDS) -> np.ndarray:
@@ -59,14 +94,18 @@ def pr_curve(tp: np.ndarray, scores: np.ndarray, n_gt: int) -> tuple[np.ndarray,
     return ctp / max(n_gt, 1), ctp / np.maximum(ctp + cfp, 1)
 
 
-def evaluate_detections(preds, truths, labels, thresholds=IOU_THRESHOLDS) -> dict:
+def evaluate_detections(preds, truths, labels, thresholds=IOU_THRESHOLDS, interpolation: str = "all-point") -> dict:
     """mAP over images. ``preds``: Detections per image; ``truths``: ``(xyxy, class_ids)`` per image.
 
-    Returns ``{"map50", "map50_95", "per_class": {name: {"ap50", "ap50_95", "n_gt", "n_pred"}},
-    "curves": {name: (recall, precision)}}`` (curves at IoU 0.5, for plots).
+    All-point interpolated AP (VOC2010+ style) at IoU 0.50 and averaged over ``thresholds``
+    (0.50:0.95), every prediction counted (no detection cap); ``interpolation="coco101"`` for COCO's
+    101-point AP. Returns ``{"map50", "map50_95", "per_class": {name: {"ap50", "ap50_95", "n_gt",
+    "n_pred"}}, "curves": {name: (recall, precision)}}`` (curves at IoU 0.5, for plots).
     """
     if len(preds) != len(truths):
         raise ValueError(f"preds: expected {len(truths)} entries (one per image), got {len(preds)}")
+    if interpolation not in INTERPOLATIONS:
+        raise ValueError(f"interpolation: expected one of {sorted(INTERPOLATIONS)}, got {interpolation!r}")
     thresholds = np.asarray(thresholds, np.float64)
     i50 = int(np.argmin(np.abs(thresholds - 0.5)))
     per_class, curves, ap50s, aps = {}, {}, [], []
@@ -79,7 +118,8 @@ def evaluate_detections(preds, truths, labels, thresholds=IOU_THRESHOLDS) -> dic
             tps.append(match(det.xyxy[m], det.scores[m], gt, thresholds))
             scores.append(det.scores[m])
         tp, sc = np.concatenate(tps), np.concatenate(scores)
-        ap = [average_precision(*pr_curve(tp[:, t], sc, n_gt)) if n_gt else 0.0 for t in range(len(thresholds))]
+        ap = [average_precision(*pr_curve(tp[:, t], sc, n_gt), interpolation) if n_gt else 0.0
+              for t in range(len(thresholds))]
         per_class[name] = {"ap50": ap[i50], "ap50_95": float(np.mean(ap)), "n_gt": n_gt, "n_pred": int(len(sc))}
         curves[name] = pr_curve(tp[:, i50], sc, n_gt)
         if n_gt:
@@ -129,6 +169,7 @@ def evaluate(model, args) -> dict:
     preds = predict_records(detector, ann.records)
     result = evaluate_detections(preds, [(r.xyxy, r.class_ids) for r in ann.records], detector.labels)
     curves = result.pop("curves")
+    result = {"metric": METRIC, **result}
     result["images"] = len(ann.records)
     result["annotation_issues"] = len(ann.issues)
     if getattr(args, "report", None):
@@ -145,7 +186,7 @@ def write_report(out: Path, curves: dict, ann: AnnotationSet, preds, result: dic
     out.mkdir(parents=True, exist_ok=True)
     plot = {f"{name} AP50={result['per_class'][name]['ap50']:.3f}": (r, p) for name, (r, p) in curves.items()
             if len(r)}
-    line_plot(out / "pr_curve.png", plot, title="precision-recall at IoU 0.5", xlabel="recall",
+    line_plot(out / "pr_curve.png", plot, title="precision-recall at IoU 0.5 (AP: all-point interpolated)", xlabel="recall",
               ylabel="precision", xlim=(0, 1), ylim=(0, 1))
     for k, (rec, det) in enumerate(zip(ann.records[:samples], preds, strict=False)):
         img = cv2.cvtColor(load_image(rec.path), cv2.COLOR_RGB2BGR)

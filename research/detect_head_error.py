@@ -1,6 +1,6 @@
 """Keras vs int8 head error by channel group, in decoder units (box channels divided by box_gain).
 
-    python scripts/detect_head_error.py FLOAT.keras INT8.tflite --data DIR [--split split.json] [--json]
+    python research/detect_head_error.py FLOAT.keras INT8.tflite --data DIR [--split split.json] [--json]
 
 Both models see the same letterboxed images through edge/detect.py. Printed per group: the mean
 |Keras - int8| of ``tx, ty`` and ``tw, th`` (the values the decoder feeds to the sigmoid, i.e.

@@ -1,6 +1,6 @@
 """How much of the float-vs-int8 mAP difference the int8 output grid alone explains.
 
-    python scripts/detect_output_rounding.py --runs RUN_DIR... --data DIR [--json]
+    python research/detect_output_rounding.py --runs RUN_DIR... --data DIR [--json]
 
 For each run (model.keras, model_int8.tflite, split.json) the float model is run three ways on its
 own validation images, through the same edge/ decode and mAP code: as is, with only its raw head
@@ -16,11 +16,15 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
 import numpy as np
-from detect_gap import pool_runs, run_files  # scripts/ is on the path when this runs as a script
 
 from edgecnn.edge.eval_detect import evaluate_detections
+
+# detect_gap.py is a recipe (scripts/detect_cv.sh, scripts/real_detect.sh call it) and stays in scripts/
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
+from detect_gap import pool_runs, run_files  # noqa: E402
 
 
 class RoundedOutputs:

@@ -5,11 +5,11 @@ script trains the same model with the same sampling / augmentation / class-weigh
 (edgecnn.train.ecg) on a cache of the device preprocessing, and pools the held-out confusion
 matrices over the folds (beats, not detections), to choose between variants quickly:
 
-    python scripts/ecg_cv_sweep.py --make-cache ../shared/data/mitdb --cache /tmp/ds1_beats.npz
-    python scripts/ecg_cv_sweep.py --cache /tmp/ds1_beats.npz --configs recipe,pw1_const --out runs/ecg/sweep
-    python scripts/ecg_cv_sweep.py --cache /tmp/ds1_beats.npz --folds 22 ...       (leave one patient out)
-    python scripts/ecg_cv_sweep.py --make-cache ../shared/data/mitdb --lead 1 --cache /tmp/ds1_lead1.npz
-    python scripts/ecg_cv_sweep.py --cache /tmp/ds1_beats.npz --extra-cache /tmp/ds1_lead1.npz ...  (train on both leads)
+    python research/ecg_cv_sweep.py --make-cache ../shared/data/mitdb --cache /tmp/ds1_beats.npz
+    python research/ecg_cv_sweep.py --cache /tmp/ds1_beats.npz --configs recipe,pw1_const --out runs/ecg/sweep
+    python research/ecg_cv_sweep.py --cache /tmp/ds1_beats.npz --folds 22 ...       (leave one patient out)
+    python research/ecg_cv_sweep.py --make-cache ../shared/data/mitdb --lead 1 --cache /tmp/ds1_lead1.npz
+    python research/ecg_cv_sweep.py --cache /tmp/ds1_beats.npz --extra-cache /tmp/ds1_lead1.npz ...  (train on both leads)
 
 A variant is a set of overrides of RECIPE (below = the defaults of `edgecnn train ecg`).
 """

@@ -1,10 +1,10 @@
 """Per-class decision offsets for the ECG classifier, measured with leave-one-fold-out nesting.
 
-    python scripts/ecg_offsets_cv.py [--oof runs/ecg/oof.npz] [--out runs/ecg/offsets_cv.json]
+    python research/ecg_offsets_cv.py [--oof runs/ecg/oof.npz] [--out runs/ecg/offsets_cv.json]
 
 Rule: class = argmax(log p + b) = argmax(p * exp(b)), b_N = 0, b_Q = 0; b_S, b_V, b_F are fitted by
 coordinate search over GRID to maximise the pooled macro-F1 (N, S, V, F) of the beats they are
-fitted on. Reported per model (float, int8) on the out-of-fold beats of scripts/ecg_oof.py:
+fitted on. Reported per model (float, int8) on the out-of-fold beats of research/ecg_oof.py:
 
 * ``none``: argmax of p;
 * ``nested``: for each fold, b fitted on the other folds' beats and applied to this fold's; the four

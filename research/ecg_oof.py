@@ -1,6 +1,6 @@
 """Out-of-fold beat probabilities of the ECG cross-validation of scripts/real_ecg.sh -> runs/ecg/oof.npz.
 
-    python scripts/ecg_oof.py [--runs runs/ecg] [--data ../shared/data/mitdb] [--folds 4] [--out runs/ecg/oof.npz]
+    python research/ecg_oof.py [--runs runs/ecg] [--data ../shared/data/mitdb] [--folds 4] [--out runs/ecg/oof.npz]
 
 For every fold, the float (model.keras) and the int8 (model_int8.tflite) model classify the fold's
 held-out records (``provenance.validation_records`` of model.keras.json) through the code path of

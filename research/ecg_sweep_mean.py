@@ -1,8 +1,8 @@
-"""Average the held-out probabilities of several scripts/ecg_cv_sweep.py runs (--save-probs), as a
+"""Average the held-out probabilities of several research/ecg_cv_sweep.py runs (--save-probs), as a
 multi-member model does, and print the pooled metrics, the same without one record, and where the
 false and missed V beats are:
 
-    python scripts/ecg_sweep_mean.py runs/ecg_lopo/recipe_seed{0,1,2}_probs.npz [--without 203] [--thresholds 0.6 0.9]
+    python research/ecg_sweep_mean.py runs/ecg_lopo/recipe_seed{0,1,2}_probs.npz [--without 203] [--thresholds 0.6 0.9]
 
 The runs must be on the same cache (same beats in the same order).
 """
@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 
 import numpy as np
-from ecg_cv_sweep import (  # this folder (scripts/) is on sys.path when run as a script
+from ecg_cv_sweep import (  # this folder (research/) is on sys.path when run as a script
     confusion,
     params_with_rr,
     summary,

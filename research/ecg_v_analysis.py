@@ -1,9 +1,9 @@
 """Where the false V beats of the ECG cross-validation come from, and two things that do not fix them.
 
-    python scripts/ecg_v_analysis.py [--oof runs/ecg/oof.npz] [--cache /tmp/ds1_r3.npz]
+    python research/ecg_v_analysis.py [--oof runs/ecg/oof.npz] [--cache /tmp/ds1_r3.npz]
 
-Reads the out-of-fold beats of scripts/ecg_oof.py and the cached device preprocessing of
-scripts/ecg_cv_sweep.py --make-cache (the same detector beats, in record/sample order). Prints
+Reads the out-of-fold beats of research/ecg_oof.py and the cached device preprocessing of
+research/ecg_cv_sweep.py --make-cache (the same detector beats, in record/sample order). Prints
 
 1. a V probability threshold on the int8 beats: a beat whose top class is V but whose p(V) is
    below t gets its second class; V Se and +P for several t (how much V Se a +P of 90 % costs);
@@ -19,7 +19,7 @@ from __future__ import annotations
 import argparse
 
 import numpy as np
-from ecg_cv_sweep import (  # this folder (scripts/) is on sys.path when run as a script
+from ecg_cv_sweep import (  # this folder (research/) is on sys.path when run as a script
     qrs_width,
     recent_percentile,
 )

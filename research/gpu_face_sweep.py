@@ -7,8 +7,8 @@ Each configuration keeps the embedder weights of its best validation epoch (vali
 only; test people are never touched); bring them home and make the model with
 ``edgecnn train face ... --finalize-only --init-weights NAME.weights.h5``.
 
-    python scripts/gpu_face_sweep.py --make-pack runs/face/cache --pack runs/face/gpu/faces_pack.npz  # here
-    python scripts/gpu_face_sweep.py --pack faces_pack.npz --weights mnv2.weights.h5 --out DIR \
+    python research/gpu_face_sweep.py --make-pack runs/face/cache --pack runs/face/gpu/faces_pack.npz  # here
+    python research/gpu_face_sweep.py --pack faces_pack.npz --weights mnv2.weights.h5 --out DIR \
         --minutes 5.5 --configs A,B,C,D                                                   # GPU machine
 
 On the GPU machine (no TensorFlow): ``pip install --no-deps --target /tmp/kp keras namex optree``

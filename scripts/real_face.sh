@@ -8,7 +8,7 @@
 #      people: LFW balanced pairs (10-fold), LFW pairsDevTrain pairs among test people, AT&T.
 #   4. benchmark the int8 embedder (one thread) and write runs/face/summary.json.
 # INIT_WEIGHTS=file.weights.h5 skips training and builds the model from weights trained elsewhere
-# with this same recipe (e.g. scripts/gpu_face_sweep.py under another Keras backend);
+# with this same recipe (e.g. research/gpu_face_sweep.py under another Keras backend);
 # TRAIN_ARGS adds recipe flags (e.g. "--head gap"), CACHE names the face-crop cache folder,
 # REUSE_MODEL=1 converts and evaluates an existing OUT/model.keras without training.
 # Training ends with QAT_EPOCHS (default 5) epochs of quantization-aware fine-tuning (train/qat.py);
