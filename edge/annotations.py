@@ -20,6 +20,7 @@ Layouts (``root`` is the data folder):
 from __future__ import annotations
 
 import json
+import math
 import xml.etree.ElementTree as ET
 from collections import Counter
 from dataclasses import dataclass, field
@@ -208,16 +209,18 @@ def _yolo_record(img: Path, txt: Path, names: list[str], issues: list[Issue]) ->
         issues.append(Issue(str(img), "no label file", "kept as background"))
         return ImageRecord(str(img), w, h)
     boxes, ids = [], []
-    for n, line in enumerate(txt.read_text().splitlines(), 1):
+    for n, line in enumerate(txt.read_text(errors="replace").splitlines(), 1):
         parts = line.split()
         if not parts:
             continue
         where = f"{txt}:{n}"
         try:
-            cls = int(float(parts[0]))
+            cls_f = float(parts[0])
             vals = [float(v) for v in parts[1:5]]
-            if len(vals) != 4:
+            if len(vals) != 4 or not math.isfinite(cls_f) or cls_f != int(cls_f) \
+                    or not all(math.isfinite(v) for v in vals):
                 raise ValueError
+            cls = int(cls_f)
         except ValueError:
             issues.append(Issue(where, "unparsable line", "skipped box", line.strip()[:60]))
             continue

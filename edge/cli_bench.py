@@ -32,6 +32,9 @@ def random_inputs(model, rng: np.random.Generator) -> dict[str, np.ndarray]:
     return feeds
 
 
+MAX_RUNS = 100_000
+
+
 def measure(model, feeds, runs: int, warmup: int) -> dict[str, float]:
     """Median/p90/mean of invoke alone and of run() (quantize + invoke + dequantize), in ms."""
     for _ in range(warmup):
@@ -59,8 +62,9 @@ def run(args) -> int:
     from .interpreter import load_model
     from .loader import resolve_model_path
 
-    if args.runs < 1 or args.warmup < 0 or args.threads < 1:
-        raise ValueError(f"--runs >= 1, --warmup >= 0, --threads >= 1 expected, got {args.runs}, {args.warmup}, {args.threads}")
+    if not 1 <= args.runs <= MAX_RUNS or not 0 <= args.warmup <= MAX_RUNS:
+        raise ValueError(f"--runs / --warmup: expected 1..{MAX_RUNS} / 0..{MAX_RUNS}, got {args.runs} / "
+                         f"{args.warmup}")
     path = resolve_model_path(args.model)
     model = load_model(path, num_threads=args.threads, device=args.device)
     result = {"model": str(path), "backend": model.backend, "threads": args.threads, "runs": args.runs,

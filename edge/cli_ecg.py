@@ -105,7 +105,7 @@ def _print_summary(s: dict) -> None:
 
 def _run_stream(model, args) -> int:
     from .cli import emit_json
-    from .ecg import StreamingClassifier, summarize
+    from .ecg import StreamingClassifier
 
     if args.fs is None:
         raise InputDataError("--stream needs the sampling rate: pass --fs HZ")
@@ -116,15 +116,11 @@ def _run_stream(model, args) -> int:
     if not (math.isfinite(args.idle_timeout) and args.idle_timeout >= 0):
         raise InputDataError(f"--idle-timeout must be a finite number of seconds >= 0, got {args.idle_timeout}")
     parser = _LineParser(args.lead)
-    beats, labels = 0, []
-    times: list[float] = []
+    tally = StreamTally(clf.params.labels)
 
     def emit(result):
-        nonlocal beats
         for row in result.rows():
-            beats += 1
-            labels.append(row["class"])
-            times.append(row["time_s"])
+            tally.add(row["class"], row["time_s"])
             if args.json:
                 emit_json(row)
             else:
@@ -142,7 +138,7 @@ def _run_stream(model, args) -> int:
     if pending:
         emit(clf.push(pending))
     emit(clf.flush())
-    summary = _stream_summary(labels, times, clf, summarize)
+    summary = tally.summary(clf.detector.n_samples / clf.fs)
     if args.json:
         emit_json({"summary": summary})
     else:
@@ -150,16 +146,44 @@ def _run_stream(model, args) -> int:
     return 0
 
 
-def _stream_summary(labels, times, clf, summarize) -> dict:
-    import numpy as np
+class StreamTally:
+    """The stream's summary in constant memory, however long it runs: counts per class and a
+    histogram of RR intervals (0.1 ms bins up to 6 s; the median is read from it), not a list of
+    every beat (a 24-hour stream has ~100,000 beats)."""
 
-    from .ecg import BeatResult
+    BIN_S, MAX_RR_S = 1e-4, 6.0
 
-    n = len(labels)
-    lab = np.asarray(labels, dtype="<U1") if n else np.zeros(0, "<U1")
-    res = BeatResult(np.zeros(n, np.int64), np.asarray(times, np.float64), np.zeros(n, np.int64), lab,
-                     np.zeros(n, np.float32), np.zeros((n, len(clf.params.labels)), np.float32), clf.params.labels)
-    return summarize(res, clf.detector.n_samples / clf.fs)
+    def __init__(self, labels):
+        import numpy as np
+
+        self.labels = tuple(labels)
+        self.counts = dict.fromkeys(self.labels, 0)
+        self.rr_hist = np.zeros(int(self.MAX_RR_S / self.BIN_S) + 1, np.int64)
+        self.beats, self.last_t = 0, None
+
+    def add(self, label: str, time_s: float) -> None:
+        self.beats += 1
+        self.counts[label] = self.counts.get(label, 0) + 1
+        if self.last_t is not None:
+            rr = min(max(time_s - self.last_t, 0.0), self.MAX_RR_S)
+            self.rr_hist[int(round(rr / self.BIN_S))] += 1
+        self.last_t = time_s
+
+    def median_rr(self) -> float | None:
+        import numpy as np
+
+        n = int(self.rr_hist.sum())
+        if n == 0:
+            return None
+        cum = np.cumsum(self.rr_hist)
+        lo = int(np.searchsorted(cum, (n - 1) // 2 + 1))   # the two middle order statistics
+        hi = int(np.searchsorted(cum, n // 2 + 1))
+        return 0.5 * (lo + hi) * self.BIN_S
+
+    def summary(self, duration_s: float) -> dict:
+        from .ecg import summary_from
+
+        return summary_from(self.counts, self.beats, self.median_rr(), duration_s)
 
 
 class _LineParser:

@@ -171,12 +171,18 @@ def summarize(result: BeatResult, duration_s: float) -> dict:
     """Heart rate (bpm, from the median RR), counts per class, ectopic (S+V+F) beats per minute."""
     counts = {lab: int(np.sum(result.label == lab)) for lab in result.labels}
     rr = np.diff(result.time_s)
-    hr = float(60.0 / np.median(rr)) if len(rr) else 0.0
+    return summary_from(counts, len(result), float(np.median(rr)) if len(rr) else None, duration_s)
+
+
+def summary_from(counts: dict, beats: int, median_rr_s: float | None, duration_s: float) -> dict:
+    """The summary from its parts (batch: :func:`summarize`; streams keep the parts in constant memory)."""
+    hr = float(60.0 / median_rr_s) if median_rr_s else 0.0
     minutes = max(duration_s, 1e-9) / 60.0
     ectopic = sum(counts.get(k, 0) for k in ECTOPIC)
-    out = {"beats": len(result), "duration_s": round(float(duration_s), 3), "heart_rate_bpm": round(hr, 1),
-           "counts": counts, "ectopic_per_min": round(ectopic / minutes, 3), "warnings": []}
-    if len(rr) and not 20.0 <= hr <= 300.0:
+    out = {"beats": int(beats), "duration_s": round(float(duration_s), 3), "heart_rate_bpm": round(hr, 1),
+           "counts": {k: int(v) for k, v in counts.items()}, "ectopic_per_min": round(ectopic / minutes, 3),
+           "warnings": []}
+    if median_rr_s and not 20.0 <= hr <= 300.0:
         out["warnings"].append(f"heart rate {hr:.0f} bpm is implausible: is the sampling rate (--fs) right?")
     return out
 

@@ -290,12 +290,31 @@ def _int32(hi: int, lo: int) -> int:
 
 def read_csv(path, fs, lead: str | int | None = None) -> Record:
     """A CSV / text file (one sample per line, or columns with an optional header row)."""
-    p = Path(path)
+    p = _regular_file(path, "signal file")
     try:
         lines = p.read_text(errors="replace").splitlines()
     except OSError as exc:
         raise InputDataError(f"{p}: cannot read ({exc.strerror or exc})") from None
     return parse_text_samples(lines, fs, lead, source=str(p))
+
+
+def _regular_file(path, what: str, max_bytes: int = MAX_SIGNAL_FILE_BYTES) -> Path:
+    """A readable regular file of bounded size (a FIFO would block, a device never ends)."""
+    import stat
+
+    p = Path(path)
+    try:
+        st = p.stat()
+    except FileNotFoundError:
+        raise InputDataError(f"{p}: {what} not found") from None
+    except OSError as exc:
+        raise InputDataError(f"{p}: cannot open the {what} ({exc.strerror or exc})") from None
+    if not stat.S_ISREG(st.st_mode):
+        raise InputDataError(f"{p}: the {what} is not a regular file (a folder, device or FIFO; stream a FIFO "
+                             "with --stream)")
+    if st.st_size > max_bytes:
+        raise InputDataError(f"{p}: {st.st_size} bytes, more than the {max_bytes} a {what} may have")
+    return p
 
 
 def parse_text_samples(lines, fs, lead=None, source="input") -> Record:
@@ -328,10 +347,10 @@ def _numeric(token: str) -> bool:
 
 
 def read_npy(path, fs, lead: str | int | None = None) -> Record:
-    p = Path(path)
+    p = _regular_file(path, "signal file")
     try:
         arr = np.load(p, allow_pickle=False)
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, EOFError) as exc:
         raise InputDataError(f"{p}: cannot read a .npy array ({exc})") from None
     arr = np.asarray(arr)
     if arr.ndim == 2:

@@ -128,6 +128,9 @@ def load_edgetpu_delegate(load_delegate, device: str | None, *, check_library: b
         ) from None
 
 
+MAX_THREADS = 256
+
+
 class EdgeModel:
     """A loaded .tflite model. ``run(inputs)`` takes and returns float arrays keyed by name."""
 
@@ -142,8 +145,9 @@ class EdgeModel:
         self.warnings: list[str] = []
         self.backend, interpreter_cls, load_delegate = _pick_backend(backend)
         delegates = self._delegates(load_delegate, device)
-        if num_threads is not None and (not isinstance(num_threads, int) or num_threads < 1):
-            raise ValueError(f"num_threads must be a positive integer, got {num_threads!r}")
+        if num_threads is not None and (not isinstance(num_threads, int) or isinstance(num_threads, bool)
+                                        or not 1 <= num_threads <= MAX_THREADS):
+            raise ValueError(f"threads: expected an integer in 1..{MAX_THREADS}, got {num_threads!r}")
         try:
             with filtered_native_output(RUNTIME_INFO):  # the XNNPACK "INFO: Created ..." line
                 self._interp = interpreter_cls(
