@@ -94,6 +94,21 @@ def _periodic_metrics(val_metrics, every: int, log: list):
     return PeriodicMetrics()
 
 
+def _best_checkpoint(path: str, monitor: str, mode: str):
+    """``ModelCheckpoint(save_best_only=True)`` that considers only the epochs whose logs hold
+    ``monitor``: with ``val_every`` > 1 the epochs before the first validation have no value, and
+    Keras' own callback would warn about each of them ("Can save best model only with ... available")."""
+    import keras
+
+    class BestCheckpoint(keras.callbacks.ModelCheckpoint):
+        def on_epoch_end(self, epoch, logs=None):
+            if logs is None or logs.get(self.monitor) is None:
+                return
+            super().on_epoch_end(epoch, logs)
+
+    return BestCheckpoint(path, monitor=monitor, mode=mode, save_best_only=True)
+
+
 def fit(
     build_fn: Callable[[], Any],
     train_ds,
@@ -128,8 +143,7 @@ def fit(
     ]
     if val_metrics is not None:
         cbs.insert(0, _periodic_metrics(val_metrics, cfg.val_every, metric_log))
-    cbs.append(keras.callbacks.ModelCheckpoint(str(out / "checkpoints" / "best.keras"), monitor=monitor,
-                                               mode=cfg.monitor_mode, save_best_only=True))
+    cbs.append(_best_checkpoint(str(out / "checkpoints" / "best.keras"), monitor, cfg.monitor_mode))
     if cfg.resume:
         cbs.append(keras.callbacks.BackupAndRestore(str(out / "backup"), delete_checkpoint=True))
     (out / "checkpoints").mkdir(exist_ok=True)

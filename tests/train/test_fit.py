@@ -66,6 +66,40 @@ class TestFit:
         rows = (tmp_path / "r" / "history.csv").read_text().strip().splitlines()
         assert len(rows) == 1 + 4  # header + all four epochs across both runs
 
+    def test_best_checkpoint_waits_for_the_periodic_metric(self, tmp_path):
+        """val_every > 1: the epochs before the first validation have no val_* value; the best
+        checkpoint skips them quietly (Keras' ModelCheckpoint warned on each) and saves when it comes."""
+        import warnings
+
+        import keras
+        import tensorflow as tf
+
+        from edgecnn.train.fit import FitConfig, fit
+
+        def build():
+            inp = keras.Input((4,), name="x")
+            m = keras.Model({"x": inp}, {"y": keras.layers.Dense(1, name="y")(inp)})
+            m.compile(optimizer=keras.optimizers.SGD(0.1), loss="mse")
+            return m
+
+        rng = np.random.default_rng(0)
+        x = rng.normal(size=(32, 4)).astype("float32")
+        y = x @ np.array([[1.0], [-2.0], [0.5], [0.0]], "float32")
+        seen = []
+
+        class Spy(keras.callbacks.Callback):
+            def on_epoch_end(self, epoch, logs=None):
+                seen.append((tmp_path / "f" / "checkpoints" / "best.keras").exists())
+
+        cfg = FitConfig(out_dir=str(tmp_path / "f"), epochs=4, batch_size=16, verbose=0, resume=False,
+                        val_every=3, monitor="val_mse", monitor_mode="min")
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            fit(build, tf.data.Dataset.from_tensor_slices(({"x": x}, {"y": y})).batch(16), cfg, callbacks=[Spy()],
+                val_metrics=lambda m: {"val_mse": float(np.mean((m.predict({"x": x}, verbose=0)["y"] - y) ** 2))})
+        assert not [w for w in caught if "save best model" in str(w.message)], [str(w.message) for w in caught]
+        assert seen == [False, False, True, True]  # saved at the first validated epoch (3)
+
 
 class TestFitConfig:
     @pytest.mark.parametrize("kwargs", [{"strategy": "tpu"}, {"epochs": 0}, {"monitor_mode": "best"}])
