@@ -134,10 +134,14 @@ def parse_pairs(path: str | os.PathLike, root: str | os.PathLike, folds: int = D
     return PairList(tuple(a), tuple(b), np.array(same, bool), np.array(fold, np.int32), skipped)
 
 
-def balanced_pairs(labels: np.ndarray, num_pairs: int, seed: int = 0, folds: int = DEFAULT_FOLDS):
+def balanced_pairs(labels: np.ndarray, num_pairs: int, seed: int = 0, folds: int = DEFAULT_FOLDS,
+                   strict: bool = False):
     """Half same-person, half different-person index pairs, unique, seeded.
 
-    Returns (idx_a, idx_b, same, folds); fewer same pairs come back when the data holds fewer.
+    Returns (idx_a, idx_b, same, folds); fewer same pairs come back when the data holds fewer,
+    with ``num_pairs / 2`` different pairs all the same, unless ``strict``: then as many
+    different pairs as same ones, so the set stays balanced (needed to fit a threshold by
+    accuracy: on a set with few same pairs the "best" tau rejects nearly everything).
     """
     labels = np.asarray(labels)
     if num_pairs < 2:
@@ -150,7 +154,7 @@ def balanced_pairs(labels: np.ndarray, num_pairs: int, seed: int = 0, folds: int
     want = num_pairs // 2
     all_same = sum(len(g) * (len(g) - 1) // 2 for g in multi)
     same = _sample_pairs(rng, lambda: _same_pair(rng, multi), min(want, all_same))
-    diff = _sample_pairs(rng, lambda: _diff_pair(rng, labels), want)
+    diff = _sample_pairs(rng, lambda: _diff_pair(rng, labels), len(same) if strict else want)
     pairs = np.array(same + diff, np.int64).reshape(-1, 2)
     is_same = np.array([True] * len(same) + [False] * len(diff))
     fold = np.concatenate([np.arange(len(same)) % folds, np.arange(len(diff)) % folds]).astype(np.int32)

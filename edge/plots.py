@@ -93,3 +93,28 @@ def _fmt(v: float) -> str:
     if v == 0 or (1e-2 <= abs(v) < 1e4):
         return f"{v:.3g}"
     return f"{v:.0e}" if math.isfinite(v) else str(v)
+
+
+def pairs_png(path, rows, *, title: str = "", side: int = 96) -> Path:
+    """A sheet of image pairs, one row each: ``rows`` is a list of ``(image_a, image_b, text, ok)``
+    with BGR uint8 images (any size; shown ``side`` px square), a caption and ``ok`` True (green
+    caption), False (red) or None (black), e.g. face verification verdicts with their distances."""
+    if not rows:
+        raise ValueError("pairs_png: no rows")
+    top, pad, text_w = 34, 8, 520
+    width = 3 * pad + 2 * side + text_w
+    img = np.full((top + len(rows) * (side + pad) + pad, width, 3), 255, np.uint8)
+    cv2.putText(img, title, (pad, 22), _FONT, 0.55, (0, 0, 0), 1, cv2.LINE_AA)
+    for r, (a, b, text, ok) in enumerate(rows):
+        y = top + r * (side + pad)
+        for c, im in enumerate((a, b)):
+            im = np.asarray(im, np.uint8)
+            if im.ndim == 2:
+                im = cv2.cvtColor(im, cv2.COLOR_GRAY2BGR)
+            x = pad + c * (side + pad)
+            img[y : y + side, x : x + side] = cv2.resize(im, (side, side), interpolation=cv2.INTER_AREA
+                                                         if max(im.shape[:2]) > side else cv2.INTER_NEAREST)
+        ink = (0, 0, 0) if ok is None else ((30, 140, 30) if ok else (30, 30, 200))
+        for k, line in enumerate(str(text).split("\n")):
+            cv2.putText(img, line, (3 * pad + 2 * side, y + side // 2 - 6 + 20 * k), _FONT, 0.5, ink, 1, cv2.LINE_AA)
+    return save_png(path, img)

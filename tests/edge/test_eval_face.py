@@ -90,6 +90,26 @@ class TestPairs:
         _, _, same, _ = FD.balanced_pairs(labels, 10, seed=0)
         assert same.sum() == 1 and (~same).sum() == 5
 
+    def test_strict_keeps_few_same_pairs_balanced(self):
+        labels = np.array([0, 0, 1, 2, 3])  # one possible same pair
+        a, b, same, _ = FD.balanced_pairs(labels, 10, seed=0, strict=True)
+        assert same.sum() == 1 and (~same).sum() == 1 and labels[a[1]] != labels[b[1]]
+        plenty = np.repeat(np.arange(10), 4)  # enough same pairs: strict changes nothing
+        np.testing.assert_array_equal(FD.balanced_pairs(plenty, 100, 3, strict=True)[0],
+                                      FD.balanced_pairs(plenty, 100, 3)[0])
+
+    def test_pairs_picture(self, tmp_path):
+        from edgecnn.edge import plots
+
+        img = np.full((48, 48, 3), 128, np.uint8)
+        path = plots.pairs_png(tmp_path / "pairs.png", [(img, img, "same person\nd 0.1", True),
+                                                         (img, img[:, :, 0], "different", False)], title="t")
+        import cv2
+
+        assert cv2.imread(str(path)).shape[0] > 2 * 96
+        with pytest.raises(ValueError, match="no rows"):
+            plots.pairs_png(tmp_path / "x.png", [])
+
     def test_balanced_pairs_needs_two_people(self):
         with pytest.raises(InputDataError, match="two people"):
             FD.balanced_pairs(np.zeros(5, int), 10)

@@ -116,6 +116,26 @@ class TestData:
         fs = S.make_face_set(3, 4, 32, seed=0)
         assert fs.pixels.shape == (12, 32, 32, 3) and fs.labels.tolist() == [0] * 4 + [1] * 4 + [2] * 4
 
+    def test_synthetic_people_differ_more_than_images_of_one_person(self):
+        """The synthetic task is learnable: raw pixels of one person are already closer than of two."""
+        fs = S.make_face_set(12, 4, 32, seed=1)
+        x = fs.pixels.reshape(len(fs), -1).astype(np.float32)
+        d = ((x[:, None] - x[None]) ** 2).mean(axis=2)
+        same = fs.labels[:, None] == fs.labels[None]
+        off = ~np.eye(len(fs), dtype=bool)
+        assert np.median(d[same & off]) < np.median(d[~same])
+        styles = {p["hair_style"] for p in S.identities(40, seed=0)}
+        assert styles == set(range(len(S.HAIR_STYLES)))
+        assert S.AUGMENT.grey == 0.0  # colour is part of a cartoon's identity; test images are never grey
+
+    def test_validation_pairs_are_balanced_with_few_people(self):
+        """tau is fitted by accuracy on these pairs: with 8 people x 8 images there are only 224 same
+        pairs; 1000 different pairs beside them made the "best" tau reject nearly every genuine pair
+        (the demo model answered "different people" for two images of one person)."""
+        fs = S.make_face_set(8, 8, 32, seed=0)
+        _, _, same, _ = R.val_pairs(fs, seed=0)
+        assert same.sum() == 224 and (~same).sum() == 224
+
 
 class TestModel:
     def test_embedder_outputs_unit_vectors(self):

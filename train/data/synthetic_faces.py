@@ -1,10 +1,11 @@
 """Synthetic identities: drawn cartoon faces for checking the face pipeline offline.
 
 THIS IS A PIPELINE CHECK, NOT A FACE MODEL. Each identity is a fixed set of drawing parameters
-(head shape, skin and hair colour, eye spacing and size, nose, mouth); each image of it varies
-pose, scale, lighting, expression, background and noise. A model trained on these learns to tell
-cartoons apart and nothing about real faces. The images are already face crops (use the
-``none`` finder).
+(head shape, skin, hair and eye colour, hair style, glasses, beard, eye spacing and size, nose,
+mouth); each image of it varies pose (rotation, scale, shift), lighting, expression, background
+(a wall of any brightness with a tint) and noise. A model trained on these learns to tell cartoons apart and nothing about real faces.
+The images are already face crops (use the ``none`` finder). Verification on them is a real
+task all the same: the people at test time are drawn with another seed, never seen in training.
 """
 
 from __future__ import annotations
@@ -16,10 +17,15 @@ import numpy as np
 
 from edgecnn.edge.fileio import atomic_write_bytes
 
-from .faces import FaceSet
+from .faces import AugmentConfig, FaceSet
 
 SYNTHETIC = "builtin:synthetic"
 PIPELINE_CHECK_NOTE = "synthetic cartoon identities: a pipeline check, not a face model"
+# Training augmentation for these identities: the default one without grey images. Colour
+# (skin, hair, eyes) is part of who a cartoon is and test images are never grey, so grey
+# training images only teach the model to confuse people, and strong saturation jitter moves
+# one person's colours onto another's; the geometric jitter and brightness/contrast stay.
+AUGMENT = AugmentConfig(grey=0.0, saturation=0.15)
 
 
 def identity_params(rng: np.random.Generator) -> dict:
@@ -29,7 +35,12 @@ def identity_params(rng: np.random.Generator) -> dict:
         "eye_dx": rng.uniform(0.11, 0.19), "eye_y": rng.uniform(-0.1, 0.0), "eye_r": rng.uniform(0.025, 0.055),
         "nose": rng.uniform(0.05, 0.14), "mouth_w": rng.uniform(0.07, 0.17), "mouth_y": rng.uniform(0.16, 0.25),
         "brow": rng.uniform(-0.3, 0.3), "beard": rng.random() < 0.3,
+        # shape cues that survive lighting changes (colour alone confuses people under dim light)
+        "hair_style": int(rng.integers(len(HAIR_STYLES))), "glasses": rng.random() < 0.3,
     }
+
+
+HAIR_STYLES = ("dome", "flat", "fringe", "long")
 
 
 def identities(num_people: int, seed: int = 0) -> list[dict]:
@@ -42,7 +53,7 @@ def draw_face(p: dict, size: int, rng: np.random.Generator) -> np.ndarray:
     """One RGB uint8 (size, size, 3) image of the identity ``p`` with random nuisance factors."""
     s = 4 * size  # draw large, then downsample (anti-aliasing)
     img = np.empty((s, s, 3), np.float32)
-    img[:] = rng.uniform(0, 255, 3)
+    img[:] = np.clip(rng.uniform(30, 230) + rng.normal(0, 45, 3), 0, 255)  # a wall: any brightness, a tint
     c = np.array([s / 2, s / 2])
 
     def pt(dx, dy):
@@ -51,9 +62,17 @@ def draw_face(p: dict, size: int, rng: np.random.Generator) -> np.ndarray:
     def ax(a, b):
         return (max(1, int(a * s)), max(1, int(b * s)))
 
-    cv2.ellipse(img, pt(0, -p["head_h"] * 0.55), ax(p["head_w"] * 1.05, p["hair_h"] + 0.25), 0, 180, 360,
-                p["hair"].tolist(), -1)
+    hair, style = p["hair"].tolist(), HAIR_STYLES[p.get("hair_style", 0)]
+    if style == "flat":
+        cv2.rectangle(img, pt(-p["head_w"] * 0.95, -p["head_h"] - p["hair_h"] - 0.03),
+                      pt(p["head_w"] * 0.95, -p["head_h"] * 0.3), hair, -1)
+    elif style == "long":
+        cv2.ellipse(img, pt(0, 0.04), ax(p["head_w"] * 1.25, p["head_h"] * 1.05 + p["hair_h"] * 0.3), 0, 0, 360, hair, -1)
+    else:
+        cv2.ellipse(img, pt(0, -p["head_h"] * 0.55), ax(p["head_w"] * 1.05, p["hair_h"] + 0.25), 0, 180, 360, hair, -1)
     cv2.ellipse(img, pt(0, 0), ax(p["head_w"], p["head_h"]), 0, 0, 360, p["skin"].tolist(), -1)
+    if style == "fringe":
+        cv2.ellipse(img, pt(-p["head_w"] * 0.35, -p["head_h"] * 0.78), ax(p["head_w"] * 0.75, 0.09), -12, 0, 360, hair, -1)
     if p["beard"]:
         cv2.ellipse(img, pt(0, 0.12), ax(p["head_w"] * 0.9, p["head_h"] * 0.65), 0, 10, 170, p["hair"].tolist(), -1)
     for side in (-1, 1):
@@ -62,6 +81,11 @@ def draw_face(p: dict, size: int, rng: np.random.Generator) -> np.ndarray:
         y0, y1 = p["eye_y"] - 0.08 - side * p["brow"] * 0.03, p["eye_y"] - 0.08 + side * p["brow"] * 0.03
         cv2.line(img, pt(side * (p["eye_dx"] - 0.06), y0), pt(side * (p["eye_dx"] + 0.06), y1),
                  p["hair"].tolist(), max(2, s // 60))
+    if p.get("glasses"):
+        frame, r, t = (25, 25, 25), int(p["eye_r"] * s * 1.6) + max(3, s // 40), max(2, s // 70)
+        for side in (-1, 1):
+            cv2.circle(img, pt(side * p["eye_dx"], p["eye_y"]), r, frame, t)
+        cv2.line(img, pt(-p["eye_dx"] + r / s, p["eye_y"]), pt(p["eye_dx"] - r / s, p["eye_y"]), frame, t)
     nose_col = (p["skin"] * 0.7).tolist()
     cv2.line(img, pt(0, p["eye_y"] + 0.03), pt(0.02, p["eye_y"] + 0.03 + p["nose"]), nose_col, max(2, s // 80))
     smile = rng.uniform(-0.02, 0.05)
