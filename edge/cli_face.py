@@ -6,13 +6,14 @@ model) raises EdgeError; the dispatcher prints one line and exits with status 2.
 
 from __future__ import annotations
 
-import argparse
 import sys
+
+from .cli import OneLineParser
 
 DEFAULT_FAR = 1e-3
 
 
-class _IntermixedParser(argparse.ArgumentParser):
+class _IntermixedParser(OneLineParser):
     """Positionals may come after options (`identify MODEL --gallery G IMAGE`), which plain
     argparse refuses when a positional is optional (IMAGE or --camera)."""
 
@@ -143,10 +144,10 @@ def cmd_enroll(args) -> int:
     import numpy as np
 
     from .face import FaceNotFound
-    from .gallery import save_gallery
+    from .gallery import Gallery, update_gallery
 
     emb = _embedder(args)
-    g = _load_or_new(args.gallery, emb)
+    _load_or_new(args.gallery, emb)  # a damaged or foreign gallery fails before the images are embedded
     vectors, used, skipped = [], [], []
     for path in args.images:
         try:
@@ -158,8 +159,9 @@ def cmd_enroll(args) -> int:
             skipped.append(path)
     if not vectors:
         raise FaceNotFound(f"enroll {args.name!r}: no face found in any of {len(args.images)} image(s)")
-    g = g.enroll(args.name, np.stack(vectors), used)
-    save_gallery(args.gallery, g)
+    g = update_gallery(args.gallery, lambda g: g.enroll(args.name, np.stack(vectors), used),
+                       fingerprint=emb.fingerprint,
+                       new=lambda: Gallery.empty(emb.fingerprint, emb.embedding_size, emb.distance))
     count = g.people()[args.name.strip()]
     note = " (gallery threshold reset: run `edgecnn face calibrate`)" if len(g.names) > 1 else ""
     return _out(args, {"name": args.name.strip(), "enrolled": len(used), "skipped_no_face": skipped,
@@ -232,12 +234,18 @@ def _identify_camera(args, emb, g, tau, source) -> int:
 
 
 def cmd_calibrate(args) -> int:
-    from .gallery import load_gallery, save_gallery
+    from .gallery import update_gallery
 
     emb = _embedder(args)
-    g = load_gallery(args.gallery, fingerprint=emb.fingerprint)
-    g, report = g.calibrate(args.far, allow_few=args.allow_few)
-    save_gallery(args.gallery, g)
+    reports = []
+
+    def calibrate(g):
+        g, report = g.calibrate(args.far, allow_few=args.allow_few)
+        reports.append(report)
+        return g
+
+    update_gallery(args.gallery, calibrate, fingerprint=emb.fingerprint)
+    report = reports[0]
     tar = "n/a" if report["tar"] is None else f"{report['tar']:.3f}"
     text = (f"tau {report['threshold']:.4f} for FAR <= {args.far:g} (model tau {emb.threshold:.4f}): "
             f"on enrolled faces FAR {report['far']:.4f} over {report['impostor_pairs']} impostor pairs, "
@@ -248,19 +256,17 @@ def cmd_calibrate(args) -> int:
 
 
 def cmd_remove(args) -> int:
-    from .gallery import load_gallery, save_gallery
+    from .gallery import update_gallery
 
-    g = load_gallery(args.gallery).remove(args.name)
-    save_gallery(args.gallery, g)
+    g = update_gallery(args.gallery, lambda g: g.remove(args.name))
     return _out(args, {"removed": args.name, "people": len(g.names)},
                 f"removed {args.name!r} ({len(g.names)} people left; gallery threshold reset)")
 
 
 def cmd_rename(args) -> int:
-    from .gallery import load_gallery, save_gallery
+    from .gallery import update_gallery
 
-    g = load_gallery(args.gallery).rename(args.old, args.new)
-    save_gallery(args.gallery, g)
+    update_gallery(args.gallery, lambda g: g.rename(args.old, args.new))
     return _out(args, {"renamed": args.old, "to": args.new.strip()}, f"renamed {args.old!r} to {args.new.strip()!r}")
 
 
