@@ -70,9 +70,12 @@ convert: install
 # Slow checks and evaluations on the real data sets (needs DATA, default ../shared/data).
 eval: install
 	EDGECNN_DATA=$(DATA) $(PY) -m pytest -m "slow or realdata" -q $(PYTEST_ARGS)
+	EDGECNN_FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-300} $(PY) -m pytest tests/edge/test_fuzz.py -q $(PYTEST_ARGS)
 
 bench: install
 	$(PY) bench/bench_runtime.py
+	$(PY) bench/bench_nms.py
+	$(PY) bench/bench_soak.py
 	@for b in bench/bench_ecg.py bench/bench_detect.py bench/bench_face.py; do \
 	  if [ -f $$b ]; then $(PY) $$b --data $(DATA); fi; done
 
