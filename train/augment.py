@@ -89,6 +89,20 @@ def transform_boxes(xyxy, matrix: np.ndarray, dst_hw, *, min_visible: float = 0.
 
 
 def warp(image: np.ndarray, matrix: np.ndarray, dst_hw, fill: int = 114) -> np.ndarray:
+    """Apply a 2x3 affine. When it shrinks, the image is first reduced with ``INTER_AREA`` (as the
+    device's letterbox does) and only the remaining rotation/shear/shift is interpolated
+    bilinearly: a bilinear warp that shrinks aliases fine texture, and a model trained on aliased
+    images scores far lower on the area-averaged ones the device feeds it (a detector that had
+    memorised 32 synthetic scenes: mAP@0.5 0.98 on its aliased training letterbox, 0.60 on the
+    device's)."""
+    matrix = np.asarray(matrix, np.float64)
+    scale = float(np.sqrt(abs(np.linalg.det(matrix[:, :2]))))
+    if scale < 1.0:
+        h, w = image.shape[:2]
+        new_w, new_h = max(1, round(w * scale)), max(1, round(h * scale))
+        image = cv2.resize(image, (new_w, new_h), interpolation=cv2.INTER_AREA)
+        pre = np.diag([w / new_w, h / new_h, 1.0])  # reduced-image pixels -> source pixels
+        matrix = (np.vstack([matrix, [0, 0, 1]]) @ pre)[:2]
     return cv2.warpAffine(image, matrix, (int(dst_hw[1]), int(dst_hw[0])), flags=cv2.INTER_LINEAR,
                           borderMode=cv2.BORDER_CONSTANT, borderValue=(fill, fill, fill))
 
@@ -130,7 +144,11 @@ def augment(image: np.ndarray, xyxy, class_ids, dst_hw, cfg: AugmentConfig,
 
 
 def letterbox_sample(image: np.ndarray, xyxy, class_ids, dst_hw, fill: int = 114):
-    """No randomness: the letterbox the device applies (validation, calibration)."""
-    matrix = letterbox_matrix(image.shape[:2], dst_hw)
+    """No randomness: exactly the letterbox the device applies (``edge.image.letterbox``: its
+    resampling, its integer padding), with the boxes mapped the same way."""
+    from edgecnn.edge.image import letterbox
+
+    canvas, info = letterbox(image, tuple(int(v) for v in dst_hw), fill=fill)
+    matrix = np.array([[info.scale, 0, info.pad_x], [0, info.scale, info.pad_y]], np.float64)
     boxes, keep = transform_boxes(xyxy, matrix, dst_hw, min_visible=0.0, min_size=0.0)
-    return warp(image, matrix, dst_hw, fill), boxes, np.asarray(class_ids, np.int64).reshape(-1)[keep]
+    return canvas, boxes, np.asarray(class_ids, np.int64).reshape(-1)[keep]

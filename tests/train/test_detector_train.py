@@ -192,3 +192,41 @@ class TestQAT:
         done = subprocess.run([sys.executable, "-c", load], capture_output=True, text=True)  # a fresh process
         assert done.returncode == 0, done.stderr[-2000:]
         assert main(["train", "detect", *common, "--out", str(tuned), "--qat-from", str(base / "model.keras")]) == 2
+
+
+class TestResamplingMatchesTheDevice:
+    """Training images must look like what the device feeds the model: the device letterbox
+    shrinks with INTER_AREA; a bilinear warp that shrinks aliases fine texture (a detector that had
+    memorised 32 synthetic scenes scored mAP@0.5 0.98 on its training letterbox, 0.60 on the
+    device's)."""
+
+    @staticmethod
+    def _texture(h=190, w=250, seed=0):
+        return np.random.default_rng(seed).integers(0, 256, (h, w, 3), dtype=np.uint8)
+
+    def test_letterbox_sample_is_the_device_letterbox(self):
+        from edgecnn.edge.image import letterbox, letterbox_boxes
+        from edgecnn.train.augment import letterbox_sample
+
+        img = self._texture()
+        boxes = np.array([[10, 20, 60, 90], [100, 50, 240, 180]], np.float32)
+        got, bx, ids = letterbox_sample(img, boxes, [0, 1], (128, 128))
+        want, info = letterbox(img, (128, 128), fill=114)
+        assert np.array_equal(got, want)
+        np.testing.assert_allclose(bx, letterbox_boxes(boxes, info), atol=1e-4)
+        assert ids.tolist() == [0, 1]
+
+    def test_a_shrinking_warp_is_area_averaged(self):
+        import cv2
+
+        from edgecnn.edge.image import letterbox
+        from edgecnn.train.augment import warp
+
+        img = self._texture()
+        want, info = letterbox(img, (96, 96), fill=114)
+        m = np.array([[info.scale, 0, info.pad_x], [0, info.scale, info.pad_y]])
+        ours = warp(img, m, (96, 96)).astype(float)
+        bilinear = cv2.warpAffine(img, m, (96, 96), flags=cv2.INTER_LINEAR, borderValue=(114,) * 3).astype(float)
+        inner = (slice(30, 60), slice(30, 60))  # away from the padding edges
+        assert np.abs(ours[inner] - want[inner]).mean() < 3.0
+        assert np.abs(bilinear[inner] - want[inner]).mean() > 15.0  # the aliasing the fix removes
