@@ -46,6 +46,7 @@ def add_train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--width", type=int, default=d.width, help="head channels")
     p.add_argument("--obj-gain", type=float, default=d.obj_gain, help="multiplier on the objectness loss weight")
     p.add_argument("--cls-gain", type=float, default=d.cls_gain, help="multiplier on the classification loss weight")
+    p.add_argument("--iou-gain", type=float, default=d.iou_gain, help="multiplier on the box (1 - GIoU) loss weight")
     p.add_argument("--head-clip", type=float, default=d.head_clip,
                    help=f"clamp the raw head outputs to +-N (default {d.head_clip:g}; 0 = off): a bounded range "
                         "gives the int8 outputs a finer step")
@@ -72,7 +73,7 @@ def add_train_args(p: argparse.ArgumentParser) -> None:
 def _config_from_args(args) -> DetectorConfig:
     return DetectorConfig(img_size=args.img_size, backbone=args.backbone, alpha=args.alpha, weights=args.weights,
                           freeze=args.freeze, scales=args.scales, anchors_per_scale=args.anchors_per_scale,
-                          width=args.width, obj_gain=args.obj_gain, cls_gain=args.cls_gain, head_clip=args.head_clip,
+                          width=args.width, obj_gain=args.obj_gain, cls_gain=args.cls_gain, iou_gain=args.iou_gain, head_clip=args.head_clip,
                           box_gain=args.box_gain)
 
 

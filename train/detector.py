@@ -20,7 +20,7 @@ from edgecnn.edge.errors import EdgeError
 from . import detect_data as D
 from .blocks import ChannelGain, Clamp  # registered for load_keras: saved detectors hold these layers
 
-BACKBONES = ("tiny", "mobilenet", "mobilenet_v2")
+BACKBONES = ("tiny", "convnet", "mobilenet", "mobilenet_v2")
 WEIGHTS_HINT = ("ImageNet weights cannot be downloaded here; pass --weights PATH to a local .weights.h5 "
                 "(e.g. ../shared/data/weights/mobilenet_2_5_224_tf_no_top.weights.h5 for --backbone mobilenet "
                 "--alpha 0.25) or --weights none")
@@ -41,6 +41,7 @@ class DetectorConfig:
     box_gain: float = 1.0          # tx, ty, tw, th leave the model x box_gain (finer int8 steps); decode divides
     obj_gain: float = 1.0          # multipliers on the YOLOv5-style loss weights
     cls_gain: float = 1.0
+    iou_gain: float = 1.0          # ... and on the box (1 - GIoU) loss weight
 
     def __post_init__(self):
         if self.backbone not in BACKBONES:
@@ -106,6 +107,14 @@ def _backbone(cfg: DetectorConfig, inp):
         c4 = inverted_residual(x, 64, expansion=3, name="bb_ir4")
         x = depthwise_separable(c4, 128, 2, name="bb5")
         c5 = inverted_residual(x, 128, expansion=2, name="bb_ir5")
+        return c4, c5, None
+    if cfg.backbone == "convnet":  # plain 3x3 convolutions: learns from scratch in a few hundred steps
+        x = inp
+        for i, (f, s) in enumerate([(16, 2), (32, 2), (48, 1), (64, 2), (96, 2)]):
+            x = conv_bn_act(x, f, 3, s, name=f"cb{i}")
+        c4 = conv_bn_act(x, 96, 3, 1, name="cb_c4")
+        x = conv_bn_act(c4, 128, 3, 2, name="cb5")
+        c5 = conv_bn_act(x, 128, 3, 1, name="cb_c5")
         return c4, c5, None
     apps = {"mobilenet": (keras.applications.MobileNet, "conv_pw_11_relu", "conv_pw_13_relu"),
             "mobilenet_v2": (keras.applications.MobileNetV2, "block_13_expand_relu", "out_relu")}
@@ -181,11 +190,13 @@ def losses_for(heads, num_classes: int, cfg: DetectorConfig) -> dict:
     from .detect_loss import YoloHeadLoss
 
     img_size, obj_gain, cls_gain = cfg.img_size, cfg.obj_gain, cfg.cls_gain
+    if cfg.iou_gain <= 0 or obj_gain <= 0 or cls_gain <= 0:
+        raise ValueError(f"loss gains must be > 0, got iou {cfg.iou_gain}, obj {obj_gain}, cls {cls_gain}")
 
     balance = {16: 1.0, 32: 0.4}
     nl = len(heads)
     return {h["name"]: YoloHeadLoss(h["grid"], h["stride"], h["anchors"], num_classes, cfg.ignore_thresh,
-                                    box_weight=0.05 * 3 / nl,
+                                    box_weight=cfg.iou_gain * 0.05 * 3 / nl,
                                     obj_weight=obj_gain * balance[h["stride"]] * (img_size / 640) ** 2 * 3 / nl,
                                     cls_weight=cls_gain * 0.5 * max(num_classes, 1) / 80 * 3 / nl,
                                     box_gain=cfg.box_gain, name=f"loss_{h['name']}")

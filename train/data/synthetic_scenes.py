@@ -20,9 +20,13 @@ SHAPES = ("circle", "square", "triangle")
 class SceneConfig:
     size: tuple[int, int] = (192, 256)       # (H, W): non-square on purpose
     objects: tuple[int, int] = (1, 4)        # objects per image (inclusive range)
-    scale: tuple[float, float] = (0.12, 0.45)  # object size as a fraction of the short side
-    clutter: int = 6                         # distractor strokes per image
+    scale: tuple[float, float] = (0.2, 0.45)  # object size as a fraction of the short side
+    clutter: int = 3                         # distractor strokes per image
     max_overlap: float = 0.5                 # IoU limit between objects (occlusion, not hiding)
+    # each class in its own hue band (red circles, green squares, blue triangles, +-20 deg) on a
+    # less saturated background: a tiny detector trained from scratch masters these in ~1,000
+    # steps (the demo); False: any colour, any contrast (mAP@0.5 ~0.2 after the same steps)
+    class_colors: bool = True
 
     def __post_init__(self):
         if self.objects[0] < 0 or self.objects[1] < self.objects[0]:
@@ -31,8 +35,10 @@ class SceneConfig:
             raise ValueError(f"scale: expected 0 < low <= high <= 1, got {self.scale}")
 
 
-def _background(h: int, w: int, rng: np.random.Generator) -> np.ndarray:
+def _background(h: int, w: int, rng: np.random.Generator, grey: bool = False) -> np.ndarray:
     base = rng.uniform(40, 215, 3)
+    if grey:  # little saturation: coloured objects stand out
+        base = base.mean() + (base - base.mean()) * 0.25
     gx = np.linspace(-1, 1, w)[None, :, None] * rng.uniform(-40, 40, 3)
     gy = np.linspace(-1, 1, h)[:, None, None] * rng.uniform(-40, 40, 3)
     img = base + gx + gy
@@ -65,7 +71,17 @@ def _shape_points(kind: str, cx: float, cy: float, r: float, angle: float) -> np
     return np.stack([cx + r * np.cos(t), cy + r * np.sin(t)], axis=1)
 
 
-def _draw_shape(img, kind: str, cx, cy, r, rng) -> np.ndarray:
+_CLASS_HUE = {"circle": 0.0, "square": 120.0, "triangle": 240.0}  # degrees: red, green, blue
+
+
+def _class_color(kind: str, rng: np.random.Generator) -> np.ndarray:
+    """An RGB colour in the class's hue band (+-20 degrees), saturated, fairly bright."""
+    hue = (_CLASS_HUE[kind] + rng.uniform(-20, 20)) % 360
+    hsv = np.array([[[hue / 2, rng.uniform(170, 255), rng.uniform(150, 255)]]], np.uint8)
+    return cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)[0, 0].astype(np.float64)
+
+
+def _draw_shape(img, kind: str, cx, cy, r, rng, class_colors: bool = False) -> np.ndarray:
     """Draw one filled shape; returns its mask (bool, H x W)."""
     mask = np.zeros(img.shape[:2], np.uint8)
     if kind == "circle":
@@ -73,8 +89,8 @@ def _draw_shape(img, kind: str, cx, cy, r, rng) -> np.ndarray:
     else:
         pts = _shape_points(kind, cx, cy, r, rng.uniform(0, 2 * np.pi))
         cv2.fillPoly(mask, [np.round(pts).astype(np.int32)], 255, cv2.LINE_AA)
-    color = rng.uniform(0, 255, 3)
-    shade = rng.uniform(0.6, 1.0)
+    color = _class_color(kind, rng) if class_colors else rng.uniform(0, 255, 3)
+    shade = rng.uniform(0.85, 1.0) if class_colors else rng.uniform(0.6, 1.0)
     m = mask.astype(np.float32)[..., None] / 255.0
     img[:] = (img * (1 - m) + (color * shade) * m).astype(np.uint8)
     return mask > 127
@@ -83,7 +99,7 @@ def _draw_shape(img, kind: str, cx, cy, r, rng) -> np.ndarray:
 def make_scene(rng: np.random.Generator, cfg: SceneConfig = SceneConfig()):
     """One scene: ``(image uint8 RGB (H, W, 3), xyxy (N, 4) float32, class_ids (N,) int64)``."""
     h, w = cfg.size
-    img = _background(h, w, rng)
+    img = _background(h, w, rng, grey=cfg.class_colors)
     _clutter(img, cfg.clutter, rng)
     n = int(rng.integers(cfg.objects[0], cfg.objects[1] + 1))
     masks, ids, placed = [], [], []
@@ -96,7 +112,7 @@ def make_scene(rng: np.random.Generator, cfg: SceneConfig = SceneConfig()):
         if placed and _max_iou(box, np.array(placed)) > cfg.max_overlap:
             continue
         kind = int(rng.integers(len(SHAPES)))
-        m = _draw_shape(img, SHAPES[kind], cx, cy, r, rng)
+        m = _draw_shape(img, SHAPES[kind], cx, cy, r, rng, cfg.class_colors)
         masks = [mm & ~m for mm in masks]  # the new shape occludes the earlier ones
         masks.append(m)
         ids.append(kind)
