@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from typing import NamedTuple
 
 import cv2
 import numpy as np
@@ -30,6 +31,15 @@ import numpy as np
 from . import boxes as B
 from .errors import ModelFileError
 from .image import LetterboxInfo, letterbox, unletterbox_boxes
+
+
+class Detection(NamedTuple):
+    """One detection: ``xyxy`` in the input image's pixels, ``score`` in [0, 1], class id and label."""
+
+    xyxy: tuple[float, float, float, float]
+    score: float
+    class_id: int
+    label: str
 
 
 @dataclass(frozen=True)
@@ -61,11 +71,26 @@ class Detections:
         return len(self.scores)
 
     def __getitem__(self, index) -> Detections:
-        """Filter by a boolean mask or an index array (a single int keeps one detection)."""
+        """Filter by a slice, a boolean mask or an index array (a single int keeps one detection)."""
+        if isinstance(index, slice):
+            return Detections(self.xyxy[index], self.scores[index], self.class_ids[index], self.labels)
         idx = np.atleast_1d(np.asarray(index))
-        if idx.dtype == bool and len(idx) != len(self):
-            raise ValueError(f"Detections mask: expected {len(self)} booleans, got {len(idx)}")
+        if idx.dtype == bool:
+            if len(idx) != len(self):
+                raise ValueError(f"Detections mask: expected {len(self)} booleans, got {len(idx)}")
+        elif idx.dtype.kind not in "iu" or idx.ndim != 1:
+            raise TypeError(f"Detections index: expected an int, a slice, a boolean mask or integer indices, "
+                            f"got {type(index).__name__} {getattr(idx, 'dtype', '')}")
+        elif len(idx) and (idx.max() >= len(self) or idx.min() < -len(self)):
+            raise IndexError(f"Detections index out of range for {len(self)} detections: {index!r}")
         return Detections(self.xyxy[idx], self.scores[idx], self.class_ids[idx], self.labels)
+
+    def __iter__(self):
+        """One :class:`Detection` (xyxy, score, class_id, label) per box, best first as stored."""
+        names = self.label_names()
+        for k in range(len(self)):
+            yield Detection(tuple(float(v) for v in self.xyxy[k]), float(self.scores[k]), int(self.class_ids[k]),
+                            names[k])
 
     def label_names(self) -> list[str]:
         return [self.labels[i] if 0 <= i < len(self.labels) else str(int(i)) for i in self.class_ids]
