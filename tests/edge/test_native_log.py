@@ -72,3 +72,28 @@ class TestQuietRuntime:
         r = self._run("ecg", "builtin:ecg", str(bad), "--fs", "360")
         assert r.returncode == 2
         assert len(r.stderr.splitlines()) == 1 and r.stderr.startswith("edgecnn: error: "), r.stderr
+
+
+GOOD_INPUT = [
+    ["info", "{F}/det_tiny_int8.tflite"],
+    ["bench", "{F}/det_tiny_int8.tflite", "--runs", "3"],
+    ["detect", "{F}/det_tiny_int8.tflite", "{F}/det/yolo/images/a.png", "--json"],
+    ["detect", "{F}/det_tiny_int8.tflite", "{F}/det/yolo/images", "--out", "{T}/drawn"],
+    ["face", "verify", "{F}/face_tiny_int8.tflite", "{F}/faces/person_0/0.png", "{F}/faces/person_0/1.png"],
+    ["face", "enroll", "{F}/face_tiny_int8.tflite", "--gallery", "{T}/g.npz", "--name", "a",
+     "{F}/faces/person_0/0.png"],
+    ["ecg", "builtin:ecg", "builtin:ecg-sample", "--plot", "{T}/strip.png"],
+    ["eval", "{F}/det_tiny_int8.tflite", "--data", "{F}/det/yolo", "--json"],
+    ["eval", "builtin:ecg", "--data", "builtin-samples", "--report", "{T}/rep"],
+]
+
+
+@pytest.mark.parametrize("argv", GOOD_INPUT, ids=[" ".join(a[:2]) for a in GOOD_INPUT])
+def test_device_verbs_print_nothing_on_stderr_on_good_input(tmp_path, argv):
+    from edgecnn.edge.ecg_io import SAMPLES_DIR
+
+    args = [a.format(F=FIXTURES, T=tmp_path).replace("builtin-samples", str(SAMPLES_DIR)) for a in argv]
+    env = {k: v for k, v in os.environ.items() if k != "EDGECNN_DEBUG"}
+    r = subprocess.run([sys.executable, "-m", "edgecnn.edge.cli", *args], capture_output=True, text=True,
+                       env=env, timeout=180)
+    assert r.returncode == 0 and r.stderr == "", r.stderr
