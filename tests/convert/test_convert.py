@@ -76,8 +76,17 @@ class TestConvertKeras:
             convert_keras(tiny_model(), representative=representative)
 
     def test_callable_representative(self):
-        flat = convert_keras(tiny_model(), representative=lambda: iter(rep(8)))
-        assert flat[4:8] == b"TFL3"
+        """A callable is drawn from (all 8 samples) and calibrates exactly as the same list does."""
+        model, samples, drawn = tiny_model(), rep(8), []
+
+        def gen():
+            for s in samples:
+                drawn.append(s)
+                yield s
+
+        flat = convert_keras(model, representative=gen, metadata=META)
+        assert len(drawn) == 8 and read_metadata(flat)["quantization"]["calibration_samples"] == 8
+        assert flat == convert_keras(model, representative=samples, metadata=META)
 
     def test_embed_replaces_existing(self):
         flat = convert_keras(tiny_model(), representative=rep(8), metadata=META)

@@ -76,16 +76,21 @@ class TestEdgeModel:
             load_model(fixtures_dir / "generic_int8.tflite").output("boxes")
 
     def test_num_threads_validated(self, fixtures_dir):
-        with pytest.raises(ValueError, match="num_threads"):
+        with pytest.raises(ValueError, match="threads"):
             load_model(fixtures_dir / "generic_int8.tflite", num_threads=0)
 
     def test_backend_reported(self, fixtures_dir):
         import os
 
         m = load_model(fixtures_dir / "generic_int8.tflite", num_threads=2)
-        assert m.backend.split()[0] in interp_mod.BACKENDS
+        name = m.backend.split()[0]
+        assert name in interp_mod.BACKENDS
+        # the reported backend is the one whose interpreter class runs the model
+        assert type(m._interp).__module__.split(".")[0] == name.split(".")[0], (name, type(m._interp).__module__)
         if os.environ.get("EDGECNN_BACKEND"):
-            assert m.backend.split()[0] == os.environ["EDGECNN_BACKEND"]
+            assert name == os.environ["EDGECNN_BACKEND"]
+        else:  # the documented preference order: the first backend that imports
+            assert name == interp_mod.available_backends()[0]
 
     def test_unknown_backend(self, fixtures_dir):
         with pytest.raises(BackendError, match="valid"):
