@@ -37,7 +37,8 @@ install: $(VENV)/.installed
 test: test-main test-tflite-runtime
 
 test-main: install
-	$(PY) -m pytest -m "not slow and not realdata" -q $(PYTEST_ARGS)
+	@mkdir -p runs/tests
+	$(PY) -m pytest -m "not slow and not realdata" -q --junitxml=runs/tests/junit-main.xml $(PYTEST_ARGS)
 
 $(TFLRT_VENV)/.installed: pyproject.toml lock/tflite-runtime.txt
 	$(PYTHON) -m venv $(TFLRT_VENV)
@@ -47,7 +48,9 @@ $(TFLRT_VENV)/.installed: pyproject.toml lock/tflite-runtime.txt
 	touch $@
 
 test-tflite-runtime: $(TFLRT_VENV)/.installed
-	EDGECNN_BACKEND=tflite_runtime $(TFLRT_VENV)/bin/python -m pytest tests/edge -m "not slow and not realdata" -q $(PYTEST_ARGS)
+	@mkdir -p runs/tests
+	EDGECNN_BACKEND=tflite_runtime $(TFLRT_VENV)/bin/python -m pytest tests/edge -m "not slow and not realdata" -q \
+	  --junitxml=runs/tests/junit-tflite-runtime.xml $(PYTEST_ARGS)
 
 # Train -> convert -> run on the edge runtime, for all three tasks, on built-in synthetic data.
 demo: install
