@@ -2,6 +2,8 @@
 
 * ``detect``: N video frames (default 10,000) through ``edgecnn detect MODEL video --every-frame
   --json``; frames processed and dropped from its summary line.
+* ``face``: N frames (default 10,000) of a video through ``edgecnn face identify MODEL --gallery G
+  video --json`` (the face loop), faces found per frame from its summary line.
 * ``ecg``: a long stream (default 24 h at 360 Hz: the shipped MIT-BIH excerpt repeated) piped as
   text through ``edgecnn ecg builtin:ecg - --stream --fs 360 --json``, as fast as it is read
   ("sped up"); beats emitted against the beats in the input (every repeat holds the excerpt's
@@ -115,6 +117,46 @@ def soak_detect(model: str, frames: int) -> dict:
             "stderr_lines": len(err.splitlines()), "wall_s": round(time.monotonic() - t0, 1), **mem}
 
 
+def make_face_video(path: Path, frames: int, face_png: Path, size=(320, 240), fps: float = 30.0) -> None:
+    """A face image moving across a plain background, ``frames`` long (MJPG .avi)."""
+    face = cv2.resize(cv2.imread(str(face_png)), (120, 120))
+    w = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, size)
+    for i in range(frames):
+        f = np.full((size[1], size[0], 3), 90, np.uint8)
+        x = 20 + (i * 2) % (size[0] - 160)
+        f[60:180, x:x + 120] = face
+        w.write(f)
+    w.release()
+
+
+def soak_face(model: str, frames: int) -> dict:
+    """N frames through `edgecnn face identify MODEL --gallery G video --json` (the face loop)."""
+    faces = ROOT / "tests" / "fixtures" / "faces"
+    with tempfile.TemporaryDirectory() as tmp:
+        video, gallery = Path(tmp) / "faces.avi", Path(tmp) / "g.npz"
+        make_face_video(video, frames, faces / "person_0" / "0.png")
+        subprocess.run([*EDGECNN, "face", "enroll", model, "--gallery", str(gallery), "--name", "p0",
+                        str(faces / "person_0" / "0.png")], check=True, capture_output=True)
+        t0 = time.monotonic()
+        proc = subprocess.Popen([*EDGECNN, "face", "identify", model, "--gallery", str(gallery), str(video), "--json"],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        sampler = Sampler(proc.pid)
+        seen, summary = 0, {}
+        for line in proc.stdout:
+            obj = json.loads(line)
+            if "summary" in obj:
+                summary = obj["summary"]
+            else:
+                seen += 1
+                sampler.progress = seen / frames
+        err = proc.stderr.read()
+        proc.wait()
+        mem = sampler.stop()
+    return {"job": "face video", "input_frames": frames, "frames_out": seen, "faces": summary.get("faces"),
+            "exit": proc.returncode, "stderr_lines": len(err.splitlines()),
+            "wall_s": round(time.monotonic() - t0, 1), **mem}
+
+
 def soak_ecg(hours: float) -> dict:
     sample = resolve_signal_path("builtin:ecg-sample")
     rec = read_signal(sample)
@@ -159,12 +201,16 @@ def main(argv=None) -> int:
                     help="detection model for the video run (default: the test fixture)")
     ap.add_argument("--frames", type=int, default=10_000)
     ap.add_argument("--hours", type=float, default=24.0)
-    ap.add_argument("--only", choices=("detect", "ecg"), default=None)
+    ap.add_argument("--face-model", default=str(ROOT / "tests" / "fixtures" / "face_tiny_int8.tflite"),
+                    help="face model for the face-loop run (default: the test fixture)")
+    ap.add_argument("--only", choices=("detect", "face", "ecg"), default=None)
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
     rows = []
     if args.only in (None, "detect"):
         rows.append(soak_detect(args.model, args.frames))
+    if args.only in (None, "face"):
+        rows.append(soak_face(args.face_model, args.frames))
     if args.only in (None, "ecg"):
         rows.append(soak_ecg(args.hours))
     for r in rows:

@@ -52,9 +52,10 @@ def register(sub) -> None:
     i = verbs.add_parser("identify", help="who is this: a name or 'unknown', with the distance")
     _model_args(i)
     _gallery_arg(i)
-    i.add_argument("image", nargs="?", help="an image (or use --camera)")
+    i.add_argument("image", nargs="?", help="an image or a video file (or use --camera)")
     i.add_argument("--camera", type=int, default=None, help="camera index (JSON lines with --json)")
-    i.add_argument("--frames", type=int, default=0, help="with --camera: stop after N frames (0 = until Ctrl-C)")
+    i.add_argument("--frames", type=int, default=0,
+                   help="camera or video: stop after N frames (0 = until Ctrl-C / the end of the video)")
     i.add_argument("--tau", type=float, default=None, help="threshold (default: gallery's calibrated, else model's)")
     i.add_argument("--score", default="min", help="person score: min (nearest image) or mean")
     i.set_defaults(func=cmd_identify)
@@ -192,7 +193,15 @@ def cmd_identify(args) -> int:
     g = load_gallery(args.gallery, fingerprint=emb.fingerprint)
     tau, source = _tau(args, g, emb)
     if args.camera is not None:
-        return _identify_camera(args, emb, g, tau, source)
+        return _identify_frames(args, emb, g, tau, source, args.camera, f"camera {args.camera}", live=True)
+    from pathlib import Path
+
+    from .cli_detect import VIDEO_SUFFIXES
+
+    if Path(args.image).suffix.lower() in VIDEO_SUFFIXES:
+        if not Path(args.image).is_file():
+            raise FileNotFoundError(2, "no such video file", str(args.image))
+        return _identify_frames(args, emb, g, tau, source, str(args.image), str(args.image), live=False)
     vec, face = emb.embed_file(args.image)
     m = g.identify(vec, tau, args.score)
     sign = "<=" if m.name != "unknown" else ">"
@@ -201,35 +210,44 @@ def cmd_identify(args) -> int:
                 f"{who}: distance {m.distance:.4f} {sign} tau {tau:.4f} ({source})")
 
 
-def _identify_camera(args, emb, g, tau, source) -> int:
-    import cv2
+def _identify_frames(args, emb, g, tau, source, capture, label: str, live: bool) -> int:
+    """Identify the face in every frame of a camera (``live``: a failed read is an error) or a
+    video file (ends at its last frame, then a summary line)."""
 
     from .cli import emit_json
+    from .cli_detect import _quiet_capture
     from .errors import InputDataError
     from .face import FaceNotFound
 
-    cap = cv2.VideoCapture(args.camera)
+    cap = _quiet_capture(capture)
     if not cap.isOpened():
-        raise InputDataError(f"cannot open camera {args.camera} (is it connected and free?)")
+        raise InputDataError(f"cannot open {label} (" + ("is it connected and free?)" if live else
+                                                          "unsupported codec or corrupt file)"))
+    n = faces = 0
     try:
-        n = 0
         while args.frames <= 0 or n < args.frames:
             ok, frame = cap.read()
             if not ok:
-                raise InputDataError(f"camera {args.camera}: no frame could be read")
+                if live:
+                    raise InputDataError(f"{label}: no frame could be read")
+                break
             n += 1
             try:
-                vec, face = emb.embed_image(frame, name=f"camera {args.camera} frame {n}")
+                vec, face = emb.embed_image(frame, name=f"{label} frame {n}")
             except FaceNotFound:
                 obj = {"frame": n, "name": None, "face": False}
                 emit_json(obj) if args.json else print(f"frame {n}: no face")
                 continue
+            faces += 1
             m = g.identify(vec, tau, args.score)
             obj = _match_obj(m, source, {"frame": n, "face": True, "box": list(face.box)})
             emit_json(obj) if args.json else print(f"frame {n}: {m.name} (distance {m.distance:.4f}, tau {tau:.4f})")
             sys.stdout.flush()
     finally:
         cap.release()
+    if not live:
+        summary = {"frames": n, "faces": faces}
+        emit_json({"summary": summary}) if args.json else print(f"{n} frames, a face in {faces}")
     return 0
 
 

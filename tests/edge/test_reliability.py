@@ -297,3 +297,26 @@ class TestConcurrentEnrollCLI:
             from edgecnn.edge.gallery import load_gallery
 
             assert sorted(load_gallery(g).names) == [f"p{r}_0", f"p{r}_1"]
+
+
+class TestFaceVideo:
+    def test_identify_on_a_video_file_ends_with_a_summary(self, tmp_path, capsys):
+        import cv2
+
+        faces = FIXTURES / "faces"
+        model = FIXTURES / "face_tiny_int8.tflite"
+        face = cv2.resize(cv2.imread(str(faces / "person_0" / "0.png")), (96, 96))
+        video = tmp_path / "v.avi"
+        w = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 30, (160, 120))
+        for i in range(6):
+            f = np.full((120, 160, 3), 90, np.uint8)
+            f[12:108, 20 + i:116 + i] = face
+            w.write(f)
+        w.release()
+        g = tmp_path / "g.npz"
+        assert _cli(capsys, "face", "enroll", model, "--gallery", g, "--name", "p0", faces / "person_0" / "0.png")[0] == 0
+        code, out, err = _cli(capsys, "face", "identify", model, "--gallery", g, video, "--json")
+        lines = [json.loads(x) for x in out.splitlines()]
+        assert code == 0 and err == "" and len(lines) == 7 and lines[-1] == {"summary": {"frames": 6, "faces": 6}}
+        code, _, err = _cli(capsys, "face", "identify", model, "--gallery", g, tmp_path / "missing.mp4")
+        assert code == 2 and len(err.splitlines()) == 1
