@@ -194,7 +194,17 @@ def _run_model(model, inputs: dict[str, np.ndarray]) -> np.ndarray:
 
 
 def model_params(model) -> ECGParams:
-    return ECGParams.from_metadata(getattr(model, "metadata", {}) or {}, str(getattr(model, "path", "model")))
+    """The model's ECG parameters, checked against the model itself: one label per output column."""
+    source = str(getattr(model, "path", "model"))
+    params = ECGParams.from_metadata(getattr(model, "metadata", {}) or {}, source)
+    outputs = {getattr(t, "name", None): t for t in getattr(model, "outputs", [])}
+    probs = outputs.get("probs")
+    if probs is not None and len(getattr(probs, "shape", ())) and int(probs.shape[-1]) != len(params.labels):
+        raise ModelFileError(f"{source}: metadata names {len(params.labels)} labels {list(params.labels)}, the "
+                             f"model outputs {int(probs.shape[-1])} class probabilities; expected one label each")
+    if len(set(params.labels)) != len(params.labels) or not all(isinstance(v, str) and v for v in params.labels):
+        raise ModelFileError(f"{source}: metadata labels must be distinct non-empty names, got {list(params.labels)}")
+    return params
 
 
 def classify(model, x, fs, params: ECGParams | None = None, rpeaks=None) -> BeatResult:

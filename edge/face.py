@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import math
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -322,6 +323,14 @@ class Embedder:
                 raise ModelFileError(f"face model metadata lacks params.{key}")
         if params["distance"] not in DISTANCES:
             raise ModelFileError(f"model distance {params['distance']!r} unknown; valid: {sorted(DISTANCES)}")
+        src = getattr(model, "path", "model")
+        tau, dim, size = params["threshold"], params["embedding_size"], params["size"]
+        if isinstance(tau, bool) or not isinstance(tau, int | float) or not math.isfinite(tau) or not 0 < tau <= 4:
+            raise ModelFileError(f"{src}: metadata params.threshold: expected a squared-L2 distance in (0, 4], "
+                                 f"got {tau!r}")
+        for key, v, lo, hi in (("embedding_size", dim, 1, 65536), ("size", size, 8, 4096)):
+            if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
+                raise ModelFileError(f"{src}: metadata params.{key}: expected an integer in {lo}..{hi}, got {v!r}")
         cfg = FaceConfig.from_params(params, finder=finder)
         if fingerprint is None:
             path = getattr(model, "path", None)

@@ -320,3 +320,27 @@ class TestFaceVideo:
         assert code == 0 and err == "" and len(lines) == 7 and lines[-1] == {"summary": {"frames": 6, "faces": 6}}
         code, _, err = _cli(capsys, "face", "identify", model, "--gallery", g, tmp_path / "missing.mp4")
         assert code == 2 and len(err.splitlines()) == 1
+
+
+class TestDamagedTaskMetadata:
+    def _patch(self, tmp_path, src: Path, old: bytes, new: bytes) -> Path:
+        raw = src.read_bytes()
+        assert old in raw and len(new) <= len(old)
+        p = tmp_path / src.name
+        p.write_bytes(raw.replace(old, new.ljust(len(old)), 1))
+        return p
+
+    @pytest.mark.parametrize("new", [b'"threshold":-0.5', b'"threshold":NaN', b'"threshold":"x"', b'"threshold":9'])
+    def test_face_threshold(self, tmp_path, capsys, new):
+        m = self._patch(tmp_path, FIXTURES / "face_tiny_int8.tflite", b'"threshold":0.13662314414978027', new)
+        img = FIXTURES / "faces" / "person_0" / "0.png"
+        code, out, err = _cli(capsys, "face", "verify", m, img, img)
+        assert code == 2 and len(err.splitlines()) == 1 and "threshold" in err, err
+
+    def test_ecg_labels_shorter_than_the_output(self, tmp_path, capsys):
+        from edgecnn.edge.loader import resolve_model_path
+
+        m = self._patch(tmp_path, resolve_model_path("builtin:ecg"), b'"labels":["N","S","V","F","Q"]',
+                        b'"labels":["N","S","V","F"]')
+        code, out, err = _cli(capsys, "ecg", m, "builtin:ecg-sample")
+        assert code == 2 and len(err.splitlines()) == 1 and "4 labels" in err and "5 class" in err, err
