@@ -11,7 +11,6 @@ The public entries, one per job (see docs/api.md)::
 Names are imported on first use, so ``import edgecnn.edge`` (and the CLI) stays light.
 """
 
-from __future__ import annotations
 
 import importlib
 

@@ -99,3 +99,17 @@ class TestMisuse:
             ecg(np.zeros(5000), fs=float("nan"))
         with pytest.raises(InputDataError, match="1-D"):
             ecg(np.zeros((100, 100)), fs=360)
+
+
+def test_every_submodule_is_reachable_from_the_package():
+    """`from edgecnn.edge import X` gives the submodule X (the lazy exports shadow none of them)."""
+    import importlib
+    import pkgutil
+    import types
+
+    import edgecnn.edge as pkg
+
+    for m in pkgutil.iter_modules(pkg.__path__):
+        got = importlib.import_module(f"edgecnn.edge.{m.name}")
+        exec(f"from edgecnn.edge import {m.name} as x", ns := {})
+        assert isinstance(ns["x"], types.ModuleType) and ns["x"] is got, m.name
