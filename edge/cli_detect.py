@@ -9,6 +9,7 @@ per-stage milliseconds; text mode prints the same to the terminal.
 from __future__ import annotations
 
 import os
+import re
 import sys
 import time
 from pathlib import Path
@@ -171,16 +172,26 @@ def _run_stream(detector, args, *, camera: int | None = None, path: Path | None 
     return 0
 
 
+_OPENCV_LOG = (re.compile(r"^\[ ?(WARN|ERROR|INFO)(:\d+)?(@[\d.]+)?\]"),)
+
+
 def _quiet_capture(source):
-    """cv2.VideoCapture without OpenCV's own warning lines (we report a failed open ourselves)."""
+    """cv2.VideoCapture without OpenCV's own warning lines (we report a failed open ourselves):
+    its log level where the build exposes it (cv2.utils.logging), else those lines filtered."""
     import cv2
 
-    level = cv2.utils.logging.getLogLevel()
-    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
+    from .native_log import filtered_native_output
+
+    log = getattr(getattr(cv2, "utils", None), "logging", None)
+    if log is None:
+        with filtered_native_output(_OPENCV_LOG):
+            return cv2.VideoCapture(source)
+    level = log.getLogLevel()
+    log.setLogLevel(log.LOG_LEVEL_SILENT)
     try:
         return cv2.VideoCapture(source)
     finally:
-        cv2.utils.logging.setLogLevel(level)
+        log.setLogLevel(level)
 
 
 class _VideoOut:
