@@ -25,8 +25,12 @@ for task in ("ecg", "detect", "face"):
     if not f.is_file():
         raise SystemExit(f"demo: {f} missing: the {task} demo did not finish")
     rows += json.loads(f.read_text())
-head = ("job", "int8 metric", "model file", "picture to open")
-table = [(r["job"], f"{r['metric']} {r['value']:.3f}", r["file"], r.get("picture") or "-") for r in rows]
+head = ("job", "metric (int8 unless it says float)", "model file", "picture to open")
+def value(v):
+    return f"{v:.3f}" if isinstance(v, (int, float)) and not isinstance(v, bool) else str(v)
+
+
+table = [(r["job"], f"{r['metric']} {value(r['value'])}", r["file"], r.get("picture") or "-") for r in rows]
 widths = [max(len(str(x)) for x in col) for col in zip(head, *table)]
 line = lambda cells: "  ".join(str(c).ljust(w) for c, w in zip(cells, widths)).rstrip()  # noqa: E731
 print(line(head))
