@@ -69,7 +69,9 @@ def _no_debug(monkeypatch):
 # ----------------------------------------------------------------------------- strategies
 
 numbers = st.one_of(
-    st.floats(allow_nan=True, allow_infinity=True, width=32),
+    # no subnormals: the aarch64 tflite-runtime build flushes them to zero (fast-math), and hypothesis
+    # refuses to generate floats there; NaN, infinities and extremes are what the readers must take
+    st.floats(allow_nan=True, allow_infinity=True, allow_subnormal=False, width=32),
     st.integers(-10**12, 10**12),
     st.sampled_from(["nan", "inf", "-inf", "-1", "0", "1e309", "", "x", "0x10", "1,5"]),
 )
