@@ -46,6 +46,10 @@ class TestVerbs:
                                env["faces"] / f"person_{i}" / "2.png", "--json", "--tau", "4")
             res = json.loads(out)
             assert code == 0 and set(res) >= {"name", "distance", "tau", "ranking"}
+            # values: the answer is the nearest person, its distance the best of the ranking, tau as asked
+            assert res["ranking"][0]["name"] == res["name"] or res["name"] == "unknown"
+            assert res["distance"] == res["ranking"][0]["distance"] and res["tau"] == 4.0
+            assert [r["distance"] for r in res["ranking"]] == sorted(r["distance"] for r in res["ranking"])
             hits += res["name"] == f"person_{i}"
         assert hits >= 2  # unseen renderings, a tiny cartoon model: chance is 1 of 4
         code, out, _ = run(capsys, "face", "identify", env["model"], "--gallery", env["gallery"],

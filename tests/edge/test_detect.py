@@ -204,6 +204,17 @@ class TestFixtureModel:
                      "--conf", "0.01"]) == 0
         line = json.loads(capsys.readouterr().out.strip().splitlines()[0])
         assert set(line) >= {"source", "frame", "detections"} and out.is_file()
+        # the CLI answer is the library's answer on the same image, and the picture shows it
+        import cv2
+
+        from edgecnn.edge.image import load_image
+        from edgecnn.edge.interpreter import load_model
+
+        img = load_image(data / "images" / "s0.png")
+        want = Dt.Detector(load_model(FIXTURE)).with_config(conf=0.01)(img).to_list()
+        assert line["detections"] == want and len(want) > 0 and line["source"].endswith("s0.png")
+        drawn = cv2.imread(str(out))
+        assert drawn.shape == img.shape and np.any(drawn != cv2.cvtColor(img, cv2.COLOR_RGB2BGR))
         assert main(["detect", str(FIXTURE), "--json"]) == 2  # neither source nor camera
 
     def test_cli_eval_keys_and_report(self, tmp_path, capsys):
@@ -215,6 +226,10 @@ class TestFixtureModel:
         assert main(["eval", str(FIXTURE), "--data", str(data), "--json", "--report", str(tmp_path / "rep")]) == 0
         res = json.loads(capsys.readouterr().out)
         assert {"map50", "map50_95", "per_class"} <= set(res) and res["per_class"]["circle"]["n_gt"] == 4
+        # values, not just keys: the mean of the per-class APs, each in [0, 1], 0.5:0.95 below 0.5
+        aps = [c["ap50"] for c in res["per_class"].values() if c["n_gt"] > 0]
+        assert res["map50"] == pytest.approx(np.mean(aps)) and all(0 <= a <= 1 for a in aps)
+        assert 0 <= res["map50_95"] <= res["map50"]
         assert (tmp_path / "rep" / "pr_curve.png").is_file() and (tmp_path / "rep" / "sample_00.png").is_file()
 
     def test_cli_detect_video(self, tmp_path, capsys):

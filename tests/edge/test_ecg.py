@@ -242,6 +242,12 @@ class TestEvalAndCli:
         res = json.loads(out)
         assert {"macro_f1", "accuracy", "per_class", "rpeak"} <= set(res)
         assert {"se", "ppv", "f1"} <= set(res["per_class"]["N"]) and res["rpeak"]["se"] > 0.97
+        # values, not just keys: macro-F1 is the mean F1 of N, S, V, F present in the reference
+        present = [c for c in "NSVF" if res["per_class"][c]["support"] > 0]
+        assert res["macro_f1"] == pytest.approx(np.mean([res["per_class"][c]["f1"] for c in present]), abs=1e-3)
+        for c in present:
+            se, ppv, f1 = (res["per_class"][c][k] for k in ("se", "ppv", "f1"))
+            assert f1 == pytest.approx(2 * se * ppv / (se + ppv) if se + ppv else 0.0, abs=2e-3)
         assert set(res["records"]) == {"syn000", "syn001"}
         for name in ("eval_ecg.md", "confusion.png", "eval_ecg.json"):
             assert (tmp_path / "rep" / name).stat().st_size > 0
