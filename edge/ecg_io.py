@@ -8,6 +8,7 @@ may use the ``wfdb`` package, the device has only these.
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -180,18 +181,7 @@ def read_wfdb(path, lead: str | int | None = None) -> Record:
 def _read_signal_file(dat: Path, offset: int) -> bytes:
     """A WFDB signal file's bytes after ``offset``: a regular file of bounded size (never a device
     such as /dev/zero, a FIFO that blocks, or a file that exhausts memory)."""
-    import stat
-
-    try:
-        st = dat.stat()
-    except FileNotFoundError:
-        raise InputDataError(f"{dat}: the WFDB signal file named in the header does not exist") from None
-    except OSError as exc:
-        raise InputDataError(f"{dat}: cannot open the WFDB signal file ({exc.strerror or exc})") from None
-    if not stat.S_ISREG(st.st_mode):
-        raise InputDataError(f"{dat}: the WFDB signal file is not a regular file (a device, FIFO or folder)")
-    if st.st_size > MAX_SIGNAL_FILE_BYTES:
-        raise InputDataError(f"{dat}: {st.st_size} bytes, more than the {MAX_SIGNAL_FILE_BYTES} a record may have")
+    _, st = _regular_file(dat, "WFDB signal file", missing="the WFDB signal file named in the header does not exist")
     if offset < 0 or offset > st.st_size:
         raise InputDataError(f"{dat}: byte offset {offset} from the header is outside the file ({st.st_size} bytes)")
     try:
@@ -290,7 +280,7 @@ def _int32(hi: int, lo: int) -> int:
 
 def read_csv(path, fs, lead: str | int | None = None) -> Record:
     """A CSV / text file (one sample per line, or columns with an optional header row)."""
-    p = _regular_file(path, "signal file")
+    p, _ = _regular_file(path, "signal file", hint="; stream a FIFO with --stream")
     try:
         lines = p.read_text(errors="replace").splitlines()
     except OSError as exc:
@@ -298,23 +288,24 @@ def read_csv(path, fs, lead: str | int | None = None) -> Record:
     return parse_text_samples(lines, fs, lead, source=str(p))
 
 
-def _regular_file(path, what: str, max_bytes: int = MAX_SIGNAL_FILE_BYTES) -> Path:
-    """A readable regular file of bounded size (a FIFO would block, a device never ends)."""
+def _regular_file(path, what: str, max_bytes: int = MAX_SIGNAL_FILE_BYTES, *, missing: str | None = None,
+                  hint: str = "") -> tuple[Path, os.stat_result]:
+    """``(path, stat)`` of a readable regular file of bounded size (a FIFO would block, a device
+    never ends); ``missing`` replaces the not-found message, ``hint`` ends the not-regular one."""
     import stat
 
     p = Path(path)
     try:
         st = p.stat()
     except FileNotFoundError:
-        raise InputDataError(f"{p}: {what} not found") from None
+        raise InputDataError(f"{p}: {missing or what + ' not found'}") from None
     except OSError as exc:
         raise InputDataError(f"{p}: cannot open the {what} ({exc.strerror or exc})") from None
     if not stat.S_ISREG(st.st_mode):
-        raise InputDataError(f"{p}: the {what} is not a regular file (a folder, device or FIFO; stream a FIFO "
-                             "with --stream)")
+        raise InputDataError(f"{p}: the {what} is not a regular file (a folder, device or FIFO{hint})")
     if st.st_size > max_bytes:
         raise InputDataError(f"{p}: {st.st_size} bytes, more than the {max_bytes} a {what} may have")
-    return p
+    return p, st
 
 
 def parse_text_samples(lines, fs, lead=None, source="input") -> Record:
@@ -347,7 +338,7 @@ def _numeric(token: str) -> bool:
 
 
 def read_npy(path, fs, lead: str | int | None = None) -> Record:
-    p = _regular_file(path, "signal file")
+    p, _ = _regular_file(path, "signal file", hint="; stream a FIFO with --stream")
     try:
         arr = np.load(p, allow_pickle=False)
     except (OSError, ValueError, EOFError) as exc:
