@@ -93,28 +93,35 @@ def make_video(path: Path, frames: int, size=(320, 240), fps: float = 30.0) -> N
     w.release()
 
 
+def run_frames(argv: list[str], frames: int) -> dict:
+    """Run a verb that prints one JSON line per frame then ``{"summary": ...}``, RSS sampled while
+    it runs: frames out, its summary, exit status, stderr lines, wall time and the memory figures."""
+    t0 = time.monotonic()
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    sampler = Sampler(proc.pid)
+    seen, summary = 0, {}
+    for line in proc.stdout:
+        obj = json.loads(line)
+        if "summary" in obj:
+            summary = obj["summary"]
+        else:
+            seen += 1
+            sampler.progress = seen / frames
+    err = proc.stderr.read()
+    proc.wait()
+    mem = sampler.stop()
+    return {"frames_out": seen, "summary": summary, "exit": proc.returncode, "stderr_lines": len(err.splitlines()),
+            "wall_s": round(time.monotonic() - t0, 1), **mem}
+
+
 def soak_detect(model: str, frames: int) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         video = Path(tmp) / "soak.avi"
         make_video(video, frames)
-        t0 = time.monotonic()
-        proc = subprocess.Popen([*EDGECNN, "detect", model, str(video), "--every-frame", "--json"],
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        sampler = Sampler(proc.pid)
-        seen, summary = 0, {}
-        for line in proc.stdout:
-            obj = json.loads(line)
-            if "summary" in obj:
-                summary = obj["summary"]
-            else:
-                seen += 1
-                sampler.progress = seen / frames
-        err = proc.stderr.read()
-        proc.wait()
-        mem = sampler.stop()
-    return {"job": "detect video", "input_frames": frames, "frames_out": seen,
-            "frames": summary.get("frames"), "dropped": summary.get("dropped"), "exit": proc.returncode,
-            "stderr_lines": len(err.splitlines()), "wall_s": round(time.monotonic() - t0, 1), **mem}
+        run = run_frames([*EDGECNN, "detect", model, str(video), "--every-frame", "--json"], frames)
+    summary = run.pop("summary")
+    return {"job": "detect video", "input_frames": frames, "frames_out": run.pop("frames_out"),
+            "frames": summary.get("frames"), "dropped": summary.get("dropped"), **run}
 
 
 def make_face_video(path: Path, frames: int, face_png: Path, size=(320, 240), fps: float = 30.0) -> None:
@@ -137,24 +144,11 @@ def soak_face(model: str, frames: int) -> dict:
         make_face_video(video, frames, faces / "person_0" / "0.png")
         subprocess.run([*EDGECNN, "face", "enroll", model, "--gallery", str(gallery), "--name", "p0",
                         str(faces / "person_0" / "0.png")], check=True, capture_output=True)
-        t0 = time.monotonic()
-        proc = subprocess.Popen([*EDGECNN, "face", "identify", model, "--gallery", str(gallery), str(video), "--json"],
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        sampler = Sampler(proc.pid)
-        seen, summary = 0, {}
-        for line in proc.stdout:
-            obj = json.loads(line)
-            if "summary" in obj:
-                summary = obj["summary"]
-            else:
-                seen += 1
-                sampler.progress = seen / frames
-        err = proc.stderr.read()
-        proc.wait()
-        mem = sampler.stop()
-    return {"job": "face video", "input_frames": frames, "frames_out": seen, "faces": summary.get("faces"),
-            "exit": proc.returncode, "stderr_lines": len(err.splitlines()),
-            "wall_s": round(time.monotonic() - t0, 1), **mem}
+        run = run_frames([*EDGECNN, "face", "identify", model, "--gallery", str(gallery), str(video), "--json"],
+                         frames)
+    summary = run.pop("summary")
+    return {"job": "face video", "input_frames": frames, "frames_out": run.pop("frames_out"),
+            "faces": summary.get("faces"), **run}
 
 
 def soak_ecg(hours: float) -> dict:
