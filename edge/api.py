@@ -22,7 +22,6 @@ parameter, the expected and the received value. A model of another task raises
 from __future__ import annotations
 
 import os
-from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -82,12 +81,6 @@ class Detector(_Detector):
         if _model_colour(self.model) == "bgr":
             rgb = np.ascontiguousarray(rgb[:, :, ::-1])
         return super().__call__(rgb)
-
-    def with_config(self, **changes) -> Detector:
-        clone = object.__new__(type(self))
-        clone.__dict__.update(self.__dict__)
-        clone.cfg = replace(self.cfg, **{k: v for k, v in changes.items() if v is not None})
-        return clone
 
 
 class FaceVerifier:

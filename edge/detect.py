@@ -252,7 +252,7 @@ class Detector:
 
     def with_config(self, **changes) -> Detector:
         """A detector sharing the model with some PostConfig fields changed (None = keep)."""
-        clone = object.__new__(Detector)
+        clone = object.__new__(type(self))  # subclasses (the public edgecnn.edge.Detector) stay themselves
         clone.__dict__.update(self.__dict__)
         clone.cfg = replace(self.cfg, **{k: v for k, v in changes.items() if v is not None})
         return clone
