@@ -28,11 +28,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from edgecnn.edge import boxes as B  # noqa: E402
-from edgecnn.edge.camera import FrameReader, ReaderConfig, run_loop  # noqa: E402
-from edgecnn.edge.detect import Detector  # noqa: E402
-from edgecnn.edge.fileio import atomic_write_json  # noqa: E402
-from edgecnn.edge.image import IMAGE_SUFFIXES, load_image  # noqa: E402
-from edgecnn.edge.interpreter import load_model  # noqa: E402
+from edgecnn.edge.core.camera import FrameReader, ReaderConfig, run_loop  # noqa: E402
+from edgecnn.edge.core.fileio import atomic_write_json  # noqa: E402
+from edgecnn.edge.core.image import IMAGE_SUFFIXES, load_image  # noqa: E402
+from edgecnn.edge.core.interpreter import load_model  # noqa: E402
+from edgecnn.edge.detect.runtime import Detector  # noqa: E402
 
 
 def best_ms(fn, repeats: int) -> float:

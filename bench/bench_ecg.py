@@ -23,11 +23,11 @@ import numpy as np
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
-from edgecnn.edge.ecg import classify  # noqa: E402
-from edgecnn.edge.ecg_io import BEAT_SYMBOLS, read_annotations, read_wfdb  # noqa: E402
-from edgecnn.edge.eval_ecg import excluded_mask, match_beats  # noqa: E402
-from edgecnn.edge.loader import open_model  # noqa: E402
-from edgecnn.edge.rpeaks import detect_rpeaks  # noqa: E402
+from edgecnn.edge.core.loader import open_model  # noqa: E402
+from edgecnn.edge.ecg.evaluate import excluded_mask, match_beats  # noqa: E402
+from edgecnn.edge.ecg.io import BEAT_SYMBOLS, read_annotations, read_wfdb  # noqa: E402
+from edgecnn.edge.ecg.rpeaks import detect_rpeaks  # noqa: E402
+from edgecnn.edge.ecg.runtime import classify  # noqa: E402
 
 
 def _best_of(fn, repeat: int):

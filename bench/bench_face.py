@@ -39,7 +39,7 @@ def stats(ms: list[float]) -> dict:
 
 
 def sample_images(data: Path | None, n: int = 20):
-    from edgecnn.edge.face import load_image
+    from edgecnn.edge.face.runtime import load_image
 
     paths = sorted((data / "faces" / "lfw").glob("*/*.jpg"))[:: 97][:n] if data else []
     if paths:
@@ -51,8 +51,8 @@ def sample_images(data: Path | None, n: int = 20):
 def bench(model_path: Path, data: Path | None, threads: int, repeats: int) -> dict:
     import cv2
 
-    from edgecnn.edge.face import Embedder, FaceNotFound, extract_face, normalize_pixels
-    from edgecnn.edge.interpreter import load_model
+    from edgecnn.edge.core.interpreter import load_model
+    from edgecnn.edge.face.runtime import Embedder, FaceNotFound, extract_face, normalize_pixels
 
     t0 = time.perf_counter()
     model = load_model(model_path, num_threads=threads, task="face")
@@ -92,10 +92,10 @@ def bench(model_path: Path, data: Path | None, threads: int, repeats: int) -> di
 def parity(keras_path: Path, int8_path: Path, data: Path, people: Path, limit: int = 400) -> dict:
     """Float (Keras) vs int8 embeddings of held-out people's LFW faces: cosine and nearest
     neighbours (needs TensorFlow for the .keras model)."""
-    from edgecnn.edge.face import Embedder, distance_matrix, face_from_file
-    from edgecnn.edge.face_data import list_identities
-    from edgecnn.edge.interpreter import load_model
-    from edgecnn.train.keras_model import KerasModel
+    from edgecnn.edge.core.interpreter import load_model
+    from edgecnn.edge.face.data import list_identities
+    from edgecnn.edge.face.runtime import Embedder, distance_matrix, face_from_file
+    from edgecnn.train.core.keras_model import KerasModel
 
     ids = list_identities(data / "faces" / "lfw")
     ids = ids.subset([n for n in people.read_text().split() if n in ids.names])
@@ -120,7 +120,7 @@ def parity(keras_path: Path, int8_path: Path, data: Path, people: Path, limit: i
 
 
 def _find(image, cfg):
-    from edgecnn.edge.face import FaceNotFound, extract_face
+    from edgecnn.edge.face.runtime import FaceNotFound, extract_face
 
     try:
         return extract_face(image, cfg)

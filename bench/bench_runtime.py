@@ -26,7 +26,7 @@ CHILD = textwrap.dedent(
     import numpy as np
     path, kind = sys.argv[1], sys.argv[2]
     if kind == "edge":
-        from edgecnn.edge.interpreter import load_model
+        from edgecnn.edge.core.interpreter import load_model
         m = load_model(path)
         feeds = {t.name: np.zeros(t.shape, np.float32) for t in m.inputs}
         out = m.run(feeds)
@@ -60,7 +60,7 @@ def run_child(model: Path, kind: str) -> tuple[float, float]:
 
 
 def default_model() -> Path:
-    from edgecnn.edge.loader import builtin_models
+    from edgecnn.edge.core.loader import builtin_models
 
     models = builtin_models()
     return models.get("ecg", ROOT / "tests" / "fixtures" / "generic_int8.tflite")

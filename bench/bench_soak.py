@@ -32,9 +32,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from edgecnn.edge.ecg_io import read_annotations, read_signal, resolve_signal_path  # noqa: E402
+from edgecnn.edge.ecg.io import read_annotations, read_signal, resolve_signal_path  # noqa: E402
 
-EDGECNN = [sys.executable, "-m", "edgecnn.edge.cli"]
+EDGECNN = [sys.executable, "-m", "edgecnn.cli"]
 
 
 def rss_kb(pid: int) -> int | None:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from edgecnn import tasks
+
 
 def register(sub) -> None:
     p = sub.add_parser("convert", help="convert a trained .keras model to a fully-int8 .tflite (needs [train])")
     p.add_argument("model", help="the .keras file written by `edgecnn train` (its .keras.json beside it)")
-    p.add_argument("--task", required=True, choices=("ecg", "detect", "face"))
+    p.add_argument("--task", required=True, choices=tasks.names())
     p.add_argument("--calib", default=None, help="data for calibration samples (default: the training data named in the metadata)")
     p.add_argument("--out", required=True, help="the int8 .tflite to write")
     p.add_argument("--float-out", default=None, help="also write a float32 .tflite here")
@@ -30,7 +32,7 @@ def run(args) -> int:
     from edgecnn.train.cli import require_tensorflow
 
     require_tensorflow()
-    from .pipeline import convert_model, summary_text
+    from edgecnn.convert.pipeline import convert_model, summary_text
 
     report = convert_model(
         args.model, task=args.task, calib=args.calib, out=args.out, float_out=args.float_out,
@@ -38,7 +40,7 @@ def run(args) -> int:
         eval_data=args.eval_data, eval_args=shlex.split(args.eval_args), max_drop=args.max_drop, edgetpu=args.edgetpu, seed=args.seed,
     )
     if args.json:
-        from edgecnn.edge.cli import emit_json
+        from edgecnn.edge.core.cliutil import emit_json
 
         emit_json(report)
     else:

@@ -6,7 +6,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from edgecnn.edge.errors import EdgeError
+from edgecnn.edge.core.errors import EdgeError
 
 COMPILER = "edgetpu_compiler"
 INSTALL_HINT = (

@@ -8,9 +8,7 @@ optional Edge TPU compile.
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
-import importlib
 import itertools
 import platform
 import sys
@@ -18,29 +16,23 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from edgecnn import __version__
-from edgecnn.edge.errors import EdgeError
-from edgecnn.edge.fileio import atomic_write_bytes, atomic_write_json, atomic_write_text
-from edgecnn.edge.interpreter import load_model
-
-from .tflite import ConversionError, convert_keras, embed_metadata, parity
-
-MAIN_METRIC = {"ecg": "macro_f1", "detect": "map50", "face": "pair_accuracy"}
+from edgecnn import __version__, tasks
+from edgecnn.convert.tflite import ConversionError, convert_keras, embed_metadata, parity
+from edgecnn.edge.core.errors import EdgeError
+from edgecnn.edge.core.fileio import atomic_write_bytes, atomic_write_json, atomic_write_text
+from edgecnn.edge.core.interpreter import load_model
 
 
 def _trainer(task: str):
-    from edgecnn.train.cli import TRAINERS
-
-    return importlib.import_module(TRAINERS[task])
+    return tasks.get(task).train_module("recipe")
 
 
 def evaluate_with_edge_code(model, task: str, data: str, eval_args: list[str] | None = None) -> dict[str, Any]:
     """Run the task's edge/ evaluator on ``data`` with its options ``eval_args`` (defaults if none)."""
-    from edgecnn.edge.cli_eval import evaluator, task_args
+    from edgecnn.edge.verbs.eval import evaluator, parse_options
 
     module = evaluator(task)
-    base = argparse.Namespace(data=data, report=None, json=True, threads=None, task=task)
-    return module.evaluate(model, task_args(module, list(eval_args or []), base))
+    return module.evaluate(model, parse_options(module, task, data, list(eval_args or [])))
 
 
 def convert_model(model_path, *, task, calib, out, float_out=None, io_dtype="int8", num_calib=200,
@@ -48,7 +40,7 @@ def convert_model(model_path, *, task, calib, out, float_out=None, io_dtype="int
                   seed=0) -> dict[str, Any]:
     import tensorflow as tf
 
-    from edgecnn.train.keras_model import KerasModel
+    from edgecnn.train.core.keras_model import KerasModel
 
     if max_drop is not None and eval_data is None:
         raise ValueError("--max-drop needs --eval-data (labelled data to compare float and int8 on)")
@@ -102,14 +94,14 @@ def _calibration_samples(meta: dict, task: str, calib, num_calib: int, parity_sa
 
 
 def _read_quant(flat: bytes) -> dict[str, Any]:
-    from edgecnn.edge.metadata import read_metadata
+    from edgecnn.edge.core.metadata import read_metadata
 
     return read_metadata(flat).get("quantization", {})
 
 
 def gate(evaluation: dict[str, Any], task: str, max_drop: float | None) -> None:
     """The accuracy gate: int8 may lose at most ``max_drop`` points of the task's main metric."""
-    key = MAIN_METRIC[task]
+    key = tasks.get(task).main_metric
     f, q = evaluation["float"].get(key), evaluation["int8"].get(key)
     if f is None or q is None:
         raise ConversionError(f"evaluation did not report {key!r} for both models")
@@ -123,10 +115,10 @@ def gate(evaluation: dict[str, Any], task: str, max_drop: float | None) -> None:
 
 
 def _edgetpu(out, meta) -> dict[str, Any]:
-    from .edgetpu import compile_model, compiler_path
+    from edgecnn.convert.edgetpu import compile_model, compiler_path
 
     if compiler_path() is None:
-        from .edgetpu import INSTALL_HINT
+        from edgecnn.convert.edgetpu import INSTALL_HINT
 
         return {"compiled": False, "note": INSTALL_HINT}
     try:

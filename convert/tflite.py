@@ -12,9 +12,9 @@ from typing import Any
 
 import numpy as np
 
-from edgecnn.edge.errors import EdgeError
-from edgecnn.edge.metadata import METADATA_NAME, validate_metadata
-from edgecnn.edge.native_log import TENSORFLOW_INFO, filtered_native_output
+from edgecnn.edge.core.errors import EdgeError
+from edgecnn.edge.core.metadata import METADATA_NAME, validate_metadata
+from edgecnn.edge.core.native_log import TENSORFLOW_INFO, filtered_native_output
 
 MODES = ("int8", "float32")
 IO_DTYPES = ("int8", "uint8", "float32")
@@ -49,7 +49,7 @@ def static_batch_model(model):
         return keras.Input(dims, batch_size=1, name=t.name, dtype=t.dtype)
 
     new_inputs = keras.tree.map_structure(fresh_input, model.input)
-    from edgecnn.train.keras_model import output_dict
+    from edgecnn.train.core.keras_model import output_dict
 
     outputs = output_dict(model(new_inputs, training=False))
     return keras.Model(new_inputs, outputs, name=f"{model.name}_b1")
@@ -120,7 +120,7 @@ def _quiet_tensorflow():
     """TensorFlow's exporter and converter print absl INFO/WARNING lines and a quantization summary
     on the process's stdout/stderr, and its calibrator builds a ``tf.lite.Interpreter`` that warns it
     is deprecated (TensorFlow's own code, not ours: edge/ runs models with ai-edge-litert). Keep
-    those off the user's terminal; errors still pass (see ``edgecnn.edge.native_log``)."""
+    those off the user's terminal; errors still pass (see ``edgecnn.edge.core.native_log``)."""
     with warnings.catch_warnings(), filtered_native_output(TENSORFLOW_INFO, fds=(1, 2)):
         warnings.filterwarnings("ignore", message=r"\s*Warning: tf\.lite\.Interpreter is deprecated",
                                 category=UserWarning)
@@ -160,7 +160,7 @@ def _run_converter(tf, converter, static, mode, representative, io_dtype, num_ca
 
 
 def _interpreter(flat: bytes):
-    from edgecnn.edge.interpreter import _pick_backend
+    from edgecnn.edge.core.interpreter import _pick_backend
 
     _, cls, _ = _pick_backend(None)
     interp = cls(model_content=bytes(flat))
@@ -262,14 +262,14 @@ def keras_outputs(model, sample: dict[str, np.ndarray]) -> dict[str, np.ndarray]
     """Run a Keras model (or our KerasModel wrapper) and return a dict name -> numpy array."""
     if hasattr(model, "run"):
         return model.run(sample)
-    from edgecnn.train.keras_model import output_dict
+    from edgecnn.train.core.keras_model import output_dict
 
     return {k: np.asarray(v) for k, v in output_dict(model(sample, training=False)).items()}
 
 
 def parity(keras_model, tflite, samples: Iterable[dict[str, np.ndarray]]) -> dict[str, dict[str, float]]:
     """Per-output max/mean absolute error between Keras and the TFLite model run through edge/."""
-    from edgecnn.edge.interpreter import EdgeModel, load_model
+    from edgecnn.edge.core.interpreter import EdgeModel, load_model
 
     edge = tflite if isinstance(tflite, EdgeModel) else load_model(tflite)
     errors: dict[str, list[np.ndarray]] = {}

@@ -16,12 +16,13 @@ import importlib
 
 _EXPORTS = {
     "BeatClassifier": "api", "Detector": "api", "FaceVerifier": "api", "as_rgb": "api",
-    "Detection": "detect", "Detections": "detect", "PostConfig": "detect",
-    "BeatResult": "ecg", "StreamingClassifier": "ecg",
-    "BackendError": "errors", "EdgeError": "errors", "InputDataError": "errors", "ModelFileError": "errors",
-    "Verification": "face",
-    "Gallery": "gallery", "Match": "gallery", "load_gallery": "gallery",
-    "builtin_models": "loader", "open_model": "loader",
+    "Detection": "detect.runtime", "Detections": "detect.runtime", "PostConfig": "detect.runtime",
+    "BeatResult": "ecg.runtime", "StreamingClassifier": "ecg.runtime",
+    "BackendError": "core.errors", "EdgeError": "core.errors", "InputDataError": "core.errors",
+    "ModelFileError": "core.errors",
+    "Verification": "face.runtime",
+    "Gallery": "face.gallery", "Match": "face.gallery", "load_gallery": "face.gallery",
+    "builtin_models": "core.loader", "open_model": "core.loader",
 }
 
 __all__ = sorted(_EXPORTS)

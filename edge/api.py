@@ -26,10 +26,10 @@ from typing import Any
 
 import numpy as np
 
-from .detect import Detections, PostConfig
-from .detect import Detector as _Detector
-from .errors import InputDataError
-from .loader import open_model
+from edgecnn.edge.core.errors import InputDataError
+from edgecnn.edge.core.loader import open_model
+from edgecnn.edge.detect.runtime import Detections, PostConfig
+from edgecnn.edge.detect.runtime import Detector as _Detector
 
 COLOURS = ("bgr", "rgb")
 
@@ -59,7 +59,7 @@ def _model_colour(model) -> str:
     inputs = (getattr(model, "metadata", None) or {}).get("inputs", {})
     colour = str(next(iter(inputs.values()), {}).get("color", "RGB")).lower()
     if colour not in COLOURS:
-        from .errors import ModelFileError
+        from edgecnn.edge.core.errors import ModelFileError
 
         raise ModelFileError(f"{getattr(model, 'path', 'model')}: input colour {colour!r} is not one of {COLOURS}")
     return colour
@@ -94,7 +94,7 @@ class FaceVerifier:
              flip_tta: bool | None = None) -> FaceVerifier:
         """Open a face model (``.tflite``); ``finder`` overrides the model's face finder
         (``haar``, ``center``, ``haar_or_center``, ``none``)."""
-        from .face import Embedder
+        from edgecnn.edge.face.runtime import Embedder
 
         m = open_model(model, num_threads=threads, task="face")
         return cls(Embedder.from_model(m, finder=finder, flip_tta=flip_tta))
@@ -117,8 +117,8 @@ class FaceVerifier:
 
     def enroll(self, gallery: str | os.PathLike, name: str, images, colour: str = "bgr"):
         """Add ``name`` with its images to the gallery file (created when missing; locked while it
-        changes); returns the saved :class:`~edgecnn.edge.gallery.Gallery`."""
-        from .gallery import Gallery, update_gallery
+        changes); returns the saved :class:`~edgecnn.edge.face.gallery.Gallery`."""
+        from edgecnn.edge.face.gallery import Gallery, update_gallery
 
         if isinstance(images, np.ndarray) and images.ndim in (2, 3) and images.dtype == np.uint8:
             images = [images]
@@ -131,9 +131,9 @@ class FaceVerifier:
 
     def identify(self, gallery: str | os.PathLike, image, colour: str = "bgr", tau: float | None = None):
         """The enrolled person nearest to the face in ``image``, or ``unknown``: a
-        :class:`~edgecnn.edge.gallery.Match`. ``tau``: the gallery's calibrated threshold, else
+        :class:`~edgecnn.edge.face.gallery.Match`. ``tau``: the gallery's calibrated threshold, else
         the model's."""
-        from .gallery import load_gallery
+        from edgecnn.edge.face.gallery import load_gallery
 
         g = load_gallery(gallery, fingerprint=self.embedder.fingerprint)
         emb, _ = self.embed(image, colour)
@@ -145,7 +145,7 @@ class BeatClassifier:
     """ECG beat classification: ``BeatClassifier.open(model)(samples, fs) -> BeatResult``."""
 
     def __init__(self, model):
-        from .ecg import model_params
+        from edgecnn.edge.ecg.runtime import model_params
 
         self.model = model
         self.params = model_params(model)
@@ -157,15 +157,15 @@ class BeatClassifier:
 
     def __call__(self, samples, fs: float):
         """Classify every beat of a 1-D signal sampled at ``fs`` Hz (any unit; it is filtered and
-        normalised per beat). Returns a :class:`~edgecnn.edge.ecg.BeatResult`."""
-        from .ecg import classify
+        normalised per beat). Returns a :class:`~edgecnn.edge.ecg.runtime.BeatResult`."""
+        from edgecnn.edge.ecg.runtime import classify
 
         return classify(self.model, samples, fs, self.params)
 
     def read(self, path: str | os.PathLike, fs: float | None = None, lead: str | int | None = None):
         """Classify a recorded file (WFDB record, ``.csv``/``.txt``/``.npy`` with ``fs``, or
         ``builtin:ecg-sample``): ``(Record, BeatResult)``."""
-        from .ecg_io import read_signal
+        from edgecnn.edge.ecg.io import read_signal
 
         rec = read_signal(path, fs=fs, lead=lead)
         return rec, self(rec.signal, rec.fs)
@@ -173,7 +173,7 @@ class BeatClassifier:
     def stream(self, fs: float) -> Any:
         """A live stream: ``push(samples) -> BeatResult`` of the beats complete so far,
         ``flush() -> BeatResult`` at the end; same beats and classes as the batch call."""
-        from .ecg import StreamingClassifier
+        from edgecnn.edge.ecg.runtime import StreamingClassifier
 
         return StreamingClassifier(self.model, fs, self.params)
 

@@ -7,12 +7,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
-EDGECNN="$PY -m edgecnn.edge.cli"
+EDGECNN="$PY -m edgecnn.cli"
 OUT=${OUT:-runs/demo/detect}
 mkdir -p "$OUT"
 echo "== detect: unseen synthetic scenes (YOLO txt) -> $OUT/scenes" >&2
 rm -rf "$OUT/scenes"
-$PY -m edgecnn.train.data.synthetic_scenes --out "$OUT/scenes" --n 40 --seed 99
+$PY -m edgecnn.train.detect.synthetic --out "$OUT/scenes" --n 40 --seed 99
 echo "== detect: train (builtin:synthetic, tiny backbone, 128x128)" >&2
 $EDGECNN train detect --data builtin:synthetic --synthetic-images "${IMAGES:-300}" --out "$OUT" \
     --epochs "${EPOCHS:-40}" --steps 30 --backbone tiny --img-size 128 --width 48 --lr "${LR:-1e-2}" --val-every 10 \

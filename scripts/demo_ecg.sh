@@ -8,12 +8,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
-EDGECNN="$PY -m edgecnn.edge.cli"
+EDGECNN="$PY -m edgecnn.cli"
 OUT=${OUT:-runs/demo/ecg}
 mkdir -p "$OUT"
 echo "== ecg: 3 unseen synthetic WFDB records for evaluation (seed 7; training uses seed 0) -> $OUT/data" >&2
 rm -rf "$OUT/data"
-$PY -m edgecnn.train.data.synthetic_ecg --out "$OUT/data" --records 3 --duration 120 --seed 7
+$PY -m edgecnn.edge.ecg.synthetic --out "$OUT/data" --records 3 --duration 120 --seed 7
 echo "== ecg: train (builtin:synthetic, 16 records, BatchNorm statistics re-estimated after the short run)" >&2
 # --max-weight S=2: synthetic fusion (F) and paced (Q) beats are learnable, unlike MIT-BIH's (default F=1 Q=0)
 $EDGECNN train ecg --data builtin:synthetic --synthetic-records 16 --out "$OUT" --epochs "${EPOCHS:-6}" \
@@ -25,7 +25,7 @@ $EDGECNN ecg "$OUT/model_int8.tflite" "$OUT/data/syn000" | tail -n 4
 echo "== ecg: the same record streamed from text samples, 90 samples per step (first beats)" >&2
 $PY - "$OUT" <<'PY'
 import sys
-from edgecnn.edge.ecg_io import read_wfdb
+from edgecnn.edge.ecg.io import read_wfdb
 rec = read_wfdb(f"{sys.argv[1]}/data/syn000")
 open(f"{sys.argv[1]}/syn000.csv", "w").write("\n".join(f"{v:.4f}" for v in rec.signal) + "\n")
 PY
@@ -41,7 +41,7 @@ print(f"synthetic int8: macro-F1 {d['macro_f1']:.3f}, accuracy {d['accuracy']:.3
 PY
 
 echo "== ecg: builtin:ecg on a real signal: builtin:ecg-sample (MIT-BIH 223, 405-645 s, in-sample: a showcase)" >&2
-SAMPLE_DIR=$($PY -c "from edgecnn.edge.ecg_io import builtin_samples; print(builtin_samples()['ecg-sample'].parent)")
+SAMPLE_DIR=$($PY -c "from edgecnn.edge.ecg.io import builtin_samples; print(builtin_samples()['ecg-sample'].parent)")
 $EDGECNN ecg builtin:ecg builtin:ecg-sample --plot "$OUT/mitdb_sample_strip.png" --plot-seconds 12 --json \
     > "$OUT/mitdb_sample.json"
 $PY - "$OUT/mitdb_sample.json" <<'PY'
@@ -65,7 +65,7 @@ $PY - "$OUT" <<'PY'
 import json, sys
 from pathlib import Path
 
-from edgecnn.edge.fileio import atomic_write_json
+from edgecnn.edge.core.fileio import atomic_write_json
 
 out = Path(sys.argv[1])
 syn = json.loads((out / "eval_synthetic.json").read_text())

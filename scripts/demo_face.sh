@@ -8,7 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
-EDGECNN="$PY -m edgecnn.edge.cli"
+EDGECNN="$PY -m edgecnn.cli"
 OUT=${OUT:-runs/demo/face}
 SIZE=48  # the model input; the demo images are drawn at this size, as the training images are
 mkdir -p "$OUT"
@@ -19,7 +19,7 @@ S="$OUT/shown"  # the --json answer of every identify/verify the demo shows
 echo "== face: 12 synthetic people never seen in training (another seed), 8 images each -> $P" >&2
 rm -rf "$P" "$G" "$S" "$OUT/report"
 mkdir -p "$S"
-$PY -m edgecnn.train.data.synthetic_faces --out "$P" --people 12 --images 8 --size $SIZE --seed 7
+$PY -m edgecnn.train.face.synthetic --out "$P" --people 12 --images 8 --size $SIZE --seed 7
 
 echo "== face: train on 800 other synthetic people (P x K = 16 x 4 triplet batches, semi-hard mining; tau on validation people)" >&2
 $EDGECNN train face --data builtin:synthetic --synthetic-people 800 --synthetic-images 5 --out "$OUT" \
@@ -86,7 +86,7 @@ from pathlib import Path
 
 import cv2
 
-from edgecnn.edge import plots
+from edgecnn.edge.core import plots
 
 out = Path(sys.argv[1])
 ev = json.loads((out / "eval_int8.json").read_text())

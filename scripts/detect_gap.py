@@ -22,9 +22,9 @@ import sys
 
 import numpy as np
 
-from edgecnn.edge.boxes import as_boxes, iou_matrix
-from edgecnn.edge.detect import Detector
-from edgecnn.edge.eval_detect import (
+from edgecnn.edge.core.loader import open_model
+from edgecnn.edge.detect.boxes import as_boxes, iou_matrix
+from edgecnn.edge.detect.evaluate import (
     EVAL_CONF,
     average_precision,
     evaluate_detections,
@@ -33,7 +33,7 @@ from edgecnn.edge.eval_detect import (
     pr_curve,
     predict_records,
 )
-from edgecnn.edge.loader import open_model
+from edgecnn.edge.detect.runtime import Detector
 
 
 def image_stats(preds, truths, num_classes: int) -> list:

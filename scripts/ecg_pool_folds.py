@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgecnn.edge.eval_ecg import class_metrics
+from edgecnn.edge.ecg.evaluate import class_metrics
 
 
 def pool(out: Path, folds: int, kind: str) -> dict:

@@ -15,9 +15,9 @@ import json
 from pathlib import Path
 
 from edgecnn.convert.tflite import embed_metadata
-from edgecnn.edge.fileio import atomic_write_bytes
-from edgecnn.edge.metadata import read_metadata
-from edgecnn.train.ecg import ATTRIBUTION
+from edgecnn.edge.core.fileio import atomic_write_bytes
+from edgecnn.edge.core.metadata import read_metadata
+from edgecnn.train.ecg.recipe import ATTRIBUTION
 
 KEEP = ("macro_f1", "accuracy", "per_class", "rpeak", "confusion", "signal_seconds", "realtime_factor")
 

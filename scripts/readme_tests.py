@@ -74,7 +74,7 @@ def main(argv=None) -> int:
     if args.check:
         return int(new != old)
     if new != old:
-        from edgecnn.edge.fileio import atomic_write_text
+        from edgecnn.edge.core.fileio import atomic_write_text
 
         atomic_write_text(readme, new)
     print(text)

@@ -3,7 +3,7 @@
 #   scripts/real_detect.sh DATA [SETS...]      (DATA = ../shared/data; SETS default: all three)
 # Each set: train (MobileNet alpha 0.25 ImageNet backbone, 320x320, own seeded 80/20 split), convert to
 # int8 (calibration on the set), evaluate float and int8 on the validation split with the same edge/ code.
-# Training ends with QAT_EPOCHS (default 30) epochs of quantization-aware fine-tuning (train/qat.py), so
+# Training ends with QAT_EPOCHS (default 30) epochs of quantization-aware fine-tuning (train/core/qat.py), so
 # the int8 model keeps the float model's mAP.
 # Environment: OUT (default runs/detect), TRAIN_ARGS (more `train detect` flags, e.g. --folds 3 --fold 0), EPOCHS (default 80), QAT_EPOCHS (default 30), PY (default .venv/bin/python), SKIP_TRAIN=1
 # (convert + evaluate the models already in runs/detect/<set>/), QAT_ONLY=1 (no training: QAT on the
@@ -25,21 +25,21 @@ for s in $SETS; do
     echo "== $s: QAT on the trained model" >&2
     [ -f "$d/model_before_qat.keras" ] || { cp "$d/model.keras" "$d/model_before_qat.keras"
                                             cp "$d/model.keras.json" "$d/model_before_qat.keras.json"; }
-    $PY -m edgecnn.edge.cli train detect --data "$DATA/det/$s" --out "$d" --qat-from "$d/model_before_qat.keras" \
+    $PY -m edgecnn.cli train detect --data "$DATA/det/$s" --out "$d" --qat-from "$d/model_before_qat.keras" \
         --qat-epochs "$QAT_EPOCHS" --cache "$d/cache" ${TRAIN_ARGS:-}
   elif [ "${SKIP_TRAIN:-0}" != 1 ]; then
     echo "== $s: train" >&2
-    $PY -m edgecnn.edge.cli train detect --data "$DATA/det/$s" --out "$d" --epochs "$EPOCHS" --img-size 320 \
+    $PY -m edgecnn.cli train detect --data "$DATA/det/$s" --out "$d" --epochs "$EPOCHS" --img-size 320 \
         --backbone mobilenet --alpha 0.25 --weights "$WEIGHTS" --val-every 10 --quiet --qat-epochs "$QAT_EPOCHS" ${TRAIN_ARGS:-}
   fi
   echo "== $s: convert" >&2
-  $PY -m edgecnn.edge.cli convert "$d/model.keras" --task detect --calib "$DATA/det/$s" --out "$d/model_int8.tflite" --json \
+  $PY -m edgecnn.cli convert "$d/model.keras" --task detect --calib "$DATA/det/$s" --out "$d/model_int8.tflite" --json \
       > "$d/convert.json"
   for m in model.keras model_int8.tflite; do
     echo "== $s: eval $m (validation split; then all images, for the float-vs-int8 gap on more boxes)" >&2
-    $PY -m edgecnn.edge.cli eval "$d/$m" --data "$DATA/det/$s" --split "$d/split.json" --json \
+    $PY -m edgecnn.cli eval "$d/$m" --data "$DATA/det/$s" --split "$d/split.json" --json \
         --report "$d/report_${m%%.*}" > "$d/eval_${m%%.*}.json"
-    $PY -m edgecnn.edge.cli eval "$d/$m" --data "$DATA/det/$s" --json > "$d/evalall_${m%%.*}.json"
+    $PY -m edgecnn.cli eval "$d/$m" --data "$DATA/det/$s" --json > "$d/evalall_${m%%.*}.json"
   done
   echo "== $s: int8 - float on the validation split, paired bootstrap" >&2
   $PY scripts/detect_gap.py "$d/model.keras" "$d/model_int8.tflite" --data "$DATA/det/$s" --split "$d/split.json" \

@@ -24,7 +24,7 @@ MITDB="$DATA/mitdb"
 FOLDS=${FOLDS:-4}
 EPOCHS=${EPOCHS:-8}
 PY=${PY:-.venv/bin/python}
-E="$PY -m edgecnn.edge.cli"
+E="$PY -m edgecnn.cli"
 OUT=${OUT:-runs/ecg}
 RECIPE=(--records DS1 --epochs "$EPOCHS" --batch-size 256 --lr 3e-3 --lr-schedule cosine --weight-power 0.5
         --max-weight F=1 Q=0 S=2 --n-keep 0.3 --ectopic-copies 1 --augment-amp 0.1 --augment-shift 0.1

@@ -11,14 +11,14 @@
 # with this same recipe (e.g. research/gpu_face_sweep.py under another Keras backend);
 # TRAIN_ARGS adds recipe flags (e.g. "--head gap"), CACHE names the face-crop cache folder,
 # REUSE_MODEL=1 converts and evaluates an existing OUT/model.keras without training.
-# Training ends with QAT_EPOCHS (default 5) epochs of quantization-aware fine-tuning (train/qat.py);
+# Training ends with QAT_EPOCHS (default 5) epochs of quantization-aware fine-tuning (train/core/qat.py);
 # QAT_ONLY=1 skips training and runs only that on the trained OUT/model.keras (kept as
 # OUT/model_before_qat.keras), then converts and evaluates.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA=${1:?usage: scripts/real_face.sh DATA (e.g. ../shared/data)}
 PY=${PY:-.venv/bin/python}
-EDGECNN="$PY -m edgecnn.edge.cli"
+EDGECNN="$PY -m edgecnn.cli"
 OUT=${OUT:-runs/face}
 LFW="$DATA/faces/lfw"
 ATT="$DATA/faces/att_orl"

@@ -6,10 +6,10 @@ Nothing here imports TensorFlow at module level, so ``edgecnn --help`` stays fas
 from __future__ import annotations
 
 import argparse
-import importlib
 import importlib.util
 
-TRAINERS = {"ecg": "edgecnn.train.ecg", "detect": "edgecnn.train.detect_train", "face": "edgecnn.train.embedder"}
+from edgecnn import tasks
+
 TRAIN_EXTRA_HINT = "training needs TensorFlow: pip install 'edgecnn[train]' (or `make install`)"
 
 
@@ -28,7 +28,7 @@ def add_common_args(p: argparse.ArgumentParser) -> None:
 def register(sub) -> None:
     p = sub.add_parser("train", help="train a model (needs the [train] extra)",
                        description="Task options follow; `edgecnn train TASK --out X --help-task` lists them.")
-    p.add_argument("task", choices=sorted(TRAINERS))
+    p.add_argument("task", choices=tasks.names())
     add_common_args(p)
     p.add_argument("--help-task", action="store_true", help="show the task's own options")
     p.set_defaults(func=run, task_argv=[], _accepts_unknown=True)
@@ -39,7 +39,7 @@ def require_tensorflow() -> None:
     notices (absl, oneDNN) kept off the terminal (errors still pass)."""
     if importlib.util.find_spec("tensorflow") is None:
         raise ValueError(TRAIN_EXTRA_HINT)
-    from edgecnn.edge.native_log import TENSORFLOW_INFO, filtered_native_output
+    from edgecnn.edge.core.native_log import TENSORFLOW_INFO, filtered_native_output
 
     with filtered_native_output(TENSORFLOW_INFO):
         import tensorflow  # noqa: F401
@@ -47,8 +47,8 @@ def require_tensorflow() -> None:
 
 def run(args) -> int:
     require_tensorflow()
-    module = importlib.import_module(TRAINERS[args.task])
-    from edgecnn.edge.cli import OneLineParser
+    module = tasks.get(args.task).train_module("recipe")
+    from edgecnn.edge.core.cliutil import OneLineParser
 
     parser = OneLineParser(prog=f"edgecnn train {args.task} [common options]", add_help=False)
     module.add_train_args(parser)

@@ -35,7 +35,7 @@ SEP = "|"
 
 def find_models(tree: Path) -> tuple[list[str], dict[str, str]]:
     """Quantized models under ``tree`` (relative paths) and the ones left out with the reason."""
-    from edgecnn.edge.flatbuf import parse_model
+    from edgecnn.edge.core.flatbuf import parse_model
 
     models, skipped = [], {}
     for pattern in MODEL_GLOBS:
@@ -75,7 +75,7 @@ def make_inputs(model, rel: str, samples: int) -> list[dict[str, np.ndarray]]:
 
 def run_models(tree: Path, models: list[str], samples: int, given: dict | None, progress: Path | None) -> dict:
     """Run ``models``; returns npz entries ``model|sample|in|name`` and ``model|sample|out|name``."""
-    from edgecnn.edge.interpreter import load_model
+    from edgecnn.edge.core.interpreter import load_model
 
     arrays = {}
     for rel in models:
@@ -99,7 +99,7 @@ def run_models(tree: Path, models: list[str], samples: int, given: dict | None, 
 def _describe_machine() -> dict:
     from importlib.util import find_spec
 
-    from edgecnn.edge.interpreter import BACKENDS
+    from edgecnn.edge.core.interpreter import BACKENDS
 
     # the backend the runtime will pick, found without importing it (tensorflow.lite would be slow)
     backend = os.environ.get("EDGECNN_BACKEND") or next(
@@ -271,7 +271,7 @@ def cmd_compare(args) -> int:
                          "vs_litert_x86_lsb": None if not np.isfinite(info) else info,
                          "tolerance_lsb": tolerance[backend], "status": status, "failed": bad})
     if args.json:
-        from edgecnn.edge.fileio import atomic_write_json
+        from edgecnn.edge.core.fileio import atomic_write_json
 
         atomic_write_json(args.json, {"rows": rows, "runs": [meta for meta, _ in runs.values()]})
     print(f"{failed} failure(s) among {len(rows)} model x runtime comparison(s)")

@@ -35,9 +35,9 @@ LOUD = "!" * 78
 
 
 def edgecnn_argv() -> list[str]:
-    """The ``edgecnn`` console script beside this interpreter, else ``python -m edgecnn.edge.cli``."""
+    """The ``edgecnn`` console script beside this interpreter, else ``python -m edgecnn.cli``."""
     script = Path(sys.executable).with_name("edgecnn")
-    return [str(script)] if script.exists() else [sys.executable, "-m", "edgecnn.edge.cli"]
+    return [str(script)] if script.exists() else [sys.executable, "-m", "edgecnn.cli"]
 
 
 def synthetic_ecg(fs: float, seconds: float, seed: int = 0) -> np.ndarray:
@@ -93,7 +93,7 @@ def task_model(tree: Path, task: str, models: list[str]) -> tuple[Path | None, s
     demo = tree / "runs" / "demo" / task / "model_int8.tflite"
     if demo.is_file():
         return demo, ""
-    from edgecnn.edge.metadata import read_metadata
+    from edgecnn.edge.core.metadata import read_metadata
 
     for rel in models:
         if rel.startswith("tests/fixtures/") and read_metadata(tree / rel).get("task") == task:

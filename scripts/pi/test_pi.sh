@@ -260,7 +260,7 @@ install_project() {
       rm -rf "$venv/lib/python3.11/site-packages/edgecnn" "$venv"/lib/python3.11/site-packages/edgecnn-*.dist-info
       "$HOST_PY" -m zipfile -e "$whl" "$venv/lib/python3.11/site-packages"
       # the console script, as pip would write it (the shebang is the path inside the root for aarch64)
-      printf '#!%s/bin/python3\nimport sys\nfrom edgecnn.edge.cli import main\nsys.exit(main())\n' \
+      printf '#!%s/bin/python3\nimport sys\nfrom edgecnn.cli import main\nsys.exit(main())\n' \
         "${venv#"$ROOT"}" >"$venv/bin/edgecnn"
       chmod 755 "$venv/bin/edgecnn"
     done

@@ -3,8 +3,8 @@ import pytest
 
 from edgecnn.convert.pipeline import gate
 from edgecnn.convert.tflite import ConversionError, convert_keras, embed_metadata, parity
-from edgecnn.edge.interpreter import load_model
-from edgecnn.edge.metadata import make_metadata, read_metadata
+from edgecnn.edge.core.interpreter import load_model
+from edgecnn.edge.core.metadata import make_metadata, read_metadata
 
 
 def tiny_model(dynamic=False, unit_norm=False):
@@ -132,7 +132,7 @@ class TestPortabilityWarnings:
     def test_bias_less_dense_is_flagged(self):
         import keras
 
-        from edgecnn.edge.metadata import read_metadata
+        from edgecnn.edge.core.metadata import read_metadata
 
         keras.utils.set_random_seed(0)
         x = keras.Input((4,), name="vec")
@@ -145,16 +145,16 @@ class TestPortabilityWarnings:
         assert len(warnings) == 1 and warnings[0].startswith("1 FULLY_CONNECTED op(s) without a bias")
 
     def test_fixture_model_has_none(self, fixtures_dir):
-        from edgecnn.edge.metadata import read_metadata
+        from edgecnn.edge.core.metadata import read_metadata
 
         assert read_metadata(fixtures_dir / "generic_int8.tflite")["quantization"].get("warnings", []) == []
 
 
 def test_edgetpu_opcode_names_match_the_tflite_schema():
-    """edge/edgetpu.py names builtin opcodes without TensorFlow; they must be the schema's names."""
+    """edge/core/edgetpu.py names builtin opcodes without TensorFlow; they must be the schema's names."""
     from tensorflow.lite.python import schema_py_generated as schema
 
-    from edgecnn.edge.edgetpu import BUILTIN_NAMES
+    from edgecnn.edge.core.edgetpu import BUILTIN_NAMES
 
     official = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
     wrong = {code: (name, official.get(code)) for code, name in BUILTIN_NAMES.items() if official.get(code) != name}

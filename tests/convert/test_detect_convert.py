@@ -6,8 +6,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edgecnn.edge import boxes as B
-from edgecnn.edge.image import unletterbox_boxes
+from edgecnn.edge.core.image import unletterbox_boxes
+from edgecnn.edge.detect import boxes as B
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 
@@ -22,8 +22,8 @@ def _fixture_module():
 @pytest.fixture(scope="module")
 def converted(tmp_path_factory):
     from edgecnn.convert.tflite import convert_keras
-    from edgecnn.edge.interpreter import load_model
-    from edgecnn.train import detector as T
+    from edgecnn.edge.core.interpreter import load_model
+    from edgecnn.train.detect import model as T
 
     model, meta = _fixture_module().train_tiny(steps=30, box_gain=2.5)  # parity through the --box-gain path
     rep = list(T.representative_dataset(meta, "builtin:synthetic", 40, seed=1))
@@ -46,7 +46,7 @@ class TestParity:
         """The tiny detector carries box_gain 2.5: the converter folds the gain, no MUL in the int8 file."""
         model, meta, edge, check = converted
         assert meta["params"]["box_gain"] == 2.5
-        from edgecnn.edge.edgetpu import op_name
+        from edgecnn.edge.core.edgetpu import op_name
 
         ops = {op_name(*edge.tables.op_codes[i]) for i in edge.tables.operators}
         assert "MUL" not in ops and {"MINIMUM", "MAXIMUM"} <= ops, ops
@@ -78,8 +78,8 @@ class TestParity:
         tolerance), or the other kept an overlapping box whose score is within that tolerance (NMS
         resolved a near-tie the other way). Class-agnostic NMS: on this briefly trained model the
         class probabilities tie, and the class decoding is compared anchor by anchor above."""
-        from edgecnn.edge.detect import Detector
-        from edgecnn.train.detector import _LiveModel
+        from edgecnn.edge.detect.runtime import Detector
+        from edgecnn.train.detect.model import _LiveModel
 
         model, meta, edge, _ = converted
         f = Detector(_LiveModel(model, meta)).with_config(conf=0.05, max_det=1000, class_agnostic=True)
@@ -96,15 +96,15 @@ class TestParity:
 
 def _scenes():
     """Non-square synthetic scenes (so the letterbox inverse matters), RGB uint8."""
-    from edgecnn.train import detect_data as D
+    from edgecnn.train.detect import data as D
 
     return D.synthetic_samples(6, 4242, size=(90, 140)).images
 
 
 def _candidate_pairs(model, meta, edge, images, q_metadata=None):
     """All pre-NMS candidates of both paths, in anchor order: xyxy in source pixels and scores."""
-    from edgecnn.edge.detect import Detector
-    from edgecnn.train.detector import _LiveModel
+    from edgecnn.edge.detect.runtime import Detector
+    from edgecnn.train.detect.model import _LiveModel
 
     f = Detector(_LiveModel(model, meta))
     q = Detector(edge)
@@ -120,7 +120,7 @@ def _candidate_pairs(model, meta, edge, images, q_metadata=None):
 
 
 def _decode_all(outputs, params):
-    from edgecnn.edge.detect import decode_head
+    from edgecnn.edge.detect.runtime import decode_head
 
     parts = [decode_head(outputs[h["name"]], h["anchors"], h["stride"], params["num_classes"],
                          method=params.get("decoder", "yolov5"), conf=0.0, box_gain=params.get("box_gain", 1.0))

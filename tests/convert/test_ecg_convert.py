@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 
 from edgecnn.convert.tflite import convert_keras, parity
-from edgecnn.edge.ecg import ECGParams
-from edgecnn.edge.interpreter import load_model
-from edgecnn.edge.metadata import read_metadata
-from edgecnn.train import ecg as E
+from edgecnn.edge.core.interpreter import load_model
+from edgecnn.edge.core.metadata import read_metadata
+from edgecnn.edge.ecg.runtime import ECGParams
+from edgecnn.train.ecg import recipe as E
 
 TINY = dict(stem=8, filters=(8, 12), kernel=5, squeeze=4, rr_units=8, hidden=16, dropout=0.0)
 
@@ -49,8 +49,8 @@ def test_int8_parity(trained, tmp_path):
 
 
 def test_convert_cli_with_eval(tmp_path, capsys):
-    from edgecnn.edge.cli import main
-    from edgecnn.train.data.synthetic_ecg import SyntheticConfig, synth_record, write_wfdb
+    from edgecnn.cli import main
+    from edgecnn.edge.ecg.synthetic import SyntheticConfig, synth_record, write_wfdb
 
     data = tmp_path / "data"
     for i in range(2):
@@ -80,9 +80,9 @@ def test_convert_cli_with_eval(tmp_path, capsys):
 
 def test_members_ensemble_trains_saves_and_converts(tmp_path):
     """`train ecg --members 2`: two seeds, one model whose probs are their mean, in Keras and in int8."""
-    from edgecnn.edge.cli import main
-    from edgecnn.edge.edgetpu import op_name
-    from edgecnn.train.keras_model import load_keras
+    from edgecnn.cli import main
+    from edgecnn.edge.core.edgetpu import op_name
+    from edgecnn.train.core.keras_model import load_keras
 
     out = tmp_path / "ens"
     args = ["train", "ecg", "--data", "builtin:synthetic", "--out", str(out), "--epochs", "1",

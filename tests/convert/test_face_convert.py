@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 
 from edgecnn.convert.tflite import convert_keras
-from edgecnn.edge.face import Embedder, FaceConfig, distance_matrix, normalize_pixels
-from edgecnn.edge.flatbuf import parse_model
-from edgecnn.edge.interpreter import load_model
-from edgecnn.train import embedder as E
-from edgecnn.train import face_recipe as R
-from edgecnn.train.data import synthetic_faces as S
+from edgecnn.edge.core.flatbuf import parse_model
+from edgecnn.edge.core.interpreter import load_model
+from edgecnn.edge.face.runtime import Embedder, FaceConfig, distance_matrix, normalize_pixels
+from edgecnn.train.face import model as E
+from edgecnn.train.face import recipe as R
+from edgecnn.train.face import synthetic as S
 
 SIZE = 32
 L2_NORMALIZATION, QUANTIZE, DEQUANTIZE = 11, 114, 6  # TFLite builtin operator codes
@@ -26,7 +26,7 @@ def shallow_embedder(cfg):
     trained real model is checked by ``test_real_model_parity_on_held_out_people``)."""
     import keras
 
-    from edgecnn.train import blocks
+    from edgecnn.train.core import blocks
 
     inp = keras.Input((cfg.size, cfg.size, 3), name="image")
     x = blocks.conv_bn_act(inp, 16, 3, strides=2)
@@ -102,9 +102,9 @@ REAL_MODEL = Path(os.environ.get("EDGECNN_FACE_MODEL", "runs/face/model.keras"))
 @pytest.mark.realdata
 def test_real_model_parity_on_held_out_people(shared_data):
     """The trained real model (``make real``) vs its int8 file on LFW test people's faces."""
-    from edgecnn.edge.face import face_from_file
-    from edgecnn.edge.face_data import list_identities
-    from edgecnn.train.keras_model import KerasModel
+    from edgecnn.edge.face.data import list_identities
+    from edgecnn.edge.face.runtime import face_from_file
+    from edgecnn.train.core.keras_model import KerasModel
 
     int8 = REAL_MODEL.with_name("model_int8.tflite")
     people = REAL_MODEL.with_name("test_people_lfw.txt")

@@ -1,9 +1,9 @@
-"""Quantization-aware fine-tuning (train/qat.py): the int8 grid it trains on is the converter's."""
+"""Quantization-aware fine-tuning (train/core/qat.py): the int8 grid it trains on is the converter's."""
 
 import numpy as np
 import pytest
 
-from edgecnn.train import qat as Q
+from edgecnn.train.core import qat as Q
 
 
 def _tiny_model(seed=0):

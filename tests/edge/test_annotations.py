@@ -5,9 +5,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edgecnn.edge import annotations as A
-from edgecnn.edge.errors import InputDataError
-from edgecnn.edge.image import image_size
+from edgecnn.edge.core.errors import InputDataError
+from edgecnn.edge.core.image import image_size
+from edgecnn.edge.detect import annotations as A
 
 DET = Path(__file__).resolve().parents[1] / "fixtures" / "det"
 

@@ -5,7 +5,7 @@ import cv2
 import numpy as np
 import pytest
 
-from edgecnn.edge import boxes as B
+from edgecnn.edge.detect import boxes as B
 
 
 def textbook_nms(xyxy, scores, thr):

@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edgecnn.edge.camera import STAGES, FrameReader, ReaderConfig, run_loop
-from edgecnn.edge.detect import Detections
+from edgecnn.edge.core.camera import STAGES, FrameReader, ReaderConfig, run_loop
+from edgecnn.edge.detect.runtime import Detections
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "det_tiny_int8.tflite"
 
@@ -102,8 +102,8 @@ class TestFrameReader:
 class TestLoopWithModel:
     @pytest.mark.skipif(not FIXTURE.is_file(), reason="det fixture missing")
     def test_stage_times_and_callback(self):
-        from edgecnn.edge.detect import Detector
-        from edgecnn.edge.interpreter import load_model
+        from edgecnn.edge.core.interpreter import load_model
+        from edgecnn.edge.detect.runtime import Detector
 
         det = Detector(load_model(FIXTURE, num_threads=1))
         reader = FrameReader(lambda: FakeSource(4), ReaderConfig(live=False, drop=False)).start()

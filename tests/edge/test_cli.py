@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from edgecnn.edge.cli import main
+from edgecnn.cli import main
 
 
 def run_cli(capsys, *argv):

@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 import pytest
 
-from edgecnn.edge.cli import main
+from edgecnn.cli import main
 
 MODEL = "face_tiny_int8.tflite"
 
@@ -120,12 +120,12 @@ class TestBadInput:
         img = env["faces"] / "person_0" / "0.png"
         assert run(capsys, "face", "enroll", env["model"], "--gallery", env["gallery"], "--name", "a", img)[0] == 0
         code, _, err = run(capsys, "face", "identify", env["model"], "--gallery", env["gallery"], "--camera", "97")
-        assert code == 2 and "cannot open camera 97" in err
+        assert code == 2 and "camera 97: cannot open it" in err
         code, _, err = run(capsys, "face", "identify", env["model"], "--gallery", env["gallery"], img, "--camera", "0")
         assert code == 2 and "exactly one of IMAGE or --camera" in err
 
     def test_gallery_of_another_model_is_refused(self, capsys, env):
-        from edgecnn.edge.gallery import Gallery, save_gallery
+        from edgecnn.edge.face.gallery import Gallery, save_gallery
 
         save_gallery(env["gallery"], Gallery.empty("0123456789abcdef", 16))
         code, _, err = run(capsys, "face", "identify", env["model"], "--gallery", env["gallery"],

@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from edgecnn.edge import detect as Dt
-from edgecnn.edge import eval_detect as E
-from edgecnn.edge.image import letterbox, letterbox_boxes, unletterbox_boxes
+from edgecnn.edge.core.image import letterbox, letterbox_boxes, unletterbox_boxes
+from edgecnn.edge.detect import evaluate as E
+from edgecnn.edge.detect import runtime as Dt
 
 PARAMS = {"img_size": [64, 64], "num_classes": 2, "decoder": "yolov5",
           "heads": [{"name": "p4", "stride": 16, "anchors": [[10, 20], [30, 30]]}]}
@@ -168,8 +168,8 @@ def _yolo_set(root, n=4):
 @pytest.mark.skipif(not FIXTURE.is_file(), reason="det fixture missing: tests/fixtures/make_det_fixture.py")
 class TestFixtureModel:
     def test_detector_end_to_end(self):
-        from edgecnn.edge.image import letterbox, unletterbox_boxes
-        from edgecnn.edge.interpreter import load_model
+        from edgecnn.edge.core.image import letterbox, unletterbox_boxes
+        from edgecnn.edge.core.interpreter import load_model
 
         model = load_model(FIXTURE, task="detect")
         det = Dt.Detector(model).with_config(conf=0.001)
@@ -186,8 +186,8 @@ class TestFixtureModel:
         np.testing.assert_allclose(d.scores, want.scores, atol=1e-6)
 
     def test_wrong_task_refused(self):
-        from edgecnn.edge.errors import ModelFileError
-        from edgecnn.edge.interpreter import load_model
+        from edgecnn.edge.core.errors import ModelFileError
+        from edgecnn.edge.core.interpreter import load_model
 
         generic = FIXTURE.parent / "generic_int8.tflite"
         with pytest.raises(ModelFileError, match="detect"):
@@ -196,7 +196,7 @@ class TestFixtureModel:
     def test_cli_detect_json_and_image_out(self, tmp_path, capsys):
         import json
 
-        from edgecnn.edge.cli import main
+        from edgecnn.cli import main
 
         data = _yolo_set(tmp_path / "set")
         out = tmp_path / "out.png"
@@ -207,8 +207,8 @@ class TestFixtureModel:
         # the CLI answer is the library's answer on the same image, and the picture shows it
         import cv2
 
-        from edgecnn.edge.image import load_image
-        from edgecnn.edge.interpreter import load_model
+        from edgecnn.edge.core.image import load_image
+        from edgecnn.edge.core.interpreter import load_model
 
         img = load_image(data / "images" / "s0.png")
         want = Dt.Detector(load_model(FIXTURE)).with_config(conf=0.01)(img).to_list()
@@ -220,7 +220,7 @@ class TestFixtureModel:
     def test_cli_eval_keys_and_report(self, tmp_path, capsys):
         import json
 
-        from edgecnn.edge.cli import main
+        from edgecnn.cli import main
 
         data = _yolo_set(tmp_path / "set")
         assert main(["eval", str(FIXTURE), "--data", str(data), "--json", "--report", str(tmp_path / "rep")]) == 0
@@ -237,7 +237,7 @@ class TestFixtureModel:
 
         import cv2
 
-        from edgecnn.edge.cli import main
+        from edgecnn.cli import main
 
         src = tmp_path / "in.avi"
         w = cv2.VideoWriter(str(src), cv2.VideoWriter_fourcc(*"MJPG"), 10.0, (160, 120))
@@ -253,7 +253,7 @@ class TestFixtureModel:
         assert out.is_file() and out.stat().st_size > 0
 
     def test_integer_input_lut_matches_float_path(self):
-        from edgecnn.edge.interpreter import load_model
+        from edgecnn.edge.core.interpreter import load_model
 
         det = Dt.Detector(load_model(FIXTURE)).with_config(conf=0.01)
         img = np.random.default_rng(1).integers(0, 255, (120, 200, 3), dtype=np.uint8)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from edgecnn.edge.annotations import read_annotations
+from edgecnn.edge.detect.annotations import read_annotations
 
 ROOT = Path(__file__).resolve().parents[2]
 SETS = {"raccoon": ("voc", 160), "kangaroo": ("voc", 132), "pennfudan": ("coco", 136)}
@@ -29,7 +29,7 @@ def test_int8_map_on_validation_split(shared_data, name, capsys):
     model = run / "model_int8.tflite"
     if not model.is_file():
         pytest.skip(f"{model} missing: run `make real`")
-    from edgecnn.edge.cli import main
+    from edgecnn.cli import main
 
     assert main(["eval", str(model), "--data", str(shared_data / "det" / name), "--split", str(run / "split.json"),
                  "--json"]) == 0

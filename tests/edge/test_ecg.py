@@ -1,4 +1,4 @@
-"""edge/ecg.py, ecg_io.py, eval_ecg.py, cli_ecg.py with the tiny int8 fixture model (no TensorFlow)."""
+"""edge/ecg/runtime.py, io.py, evaluate.py, cli.py with the tiny int8 fixture model (no TensorFlow)."""
 
 import json
 from dataclasses import replace
@@ -6,13 +6,14 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from edgecnn.edge import ecg, ecg_io
-from edgecnn.edge.cli import main
-from edgecnn.edge.errors import InputDataError
-from edgecnn.edge.eval_ecg import class_metrics, match_beats, matched_beats, score_record
-from edgecnn.edge.interpreter import load_model
-from edgecnn.edge.signal import RR_FEATURES, RRConfig
-from edgecnn.train.data.synthetic_ecg import SyntheticConfig, synth_record, write_wfdb
+from edgecnn.cli import main
+from edgecnn.edge.core.errors import InputDataError
+from edgecnn.edge.core.interpreter import load_model
+from edgecnn.edge.ecg import io as ecg_io
+from edgecnn.edge.ecg import runtime as ecg
+from edgecnn.edge.ecg.evaluate import class_metrics, match_beats, matched_beats, score_record
+from edgecnn.edge.ecg.signal import RR_FEATURES, RRConfig
+from edgecnn.edge.ecg.synthetic import SyntheticConfig, synth_record, write_wfdb
 
 
 @pytest.fixture(scope="module")

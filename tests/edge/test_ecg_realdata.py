@@ -5,9 +5,9 @@ import time
 import numpy as np
 import pytest
 
-from edgecnn.edge.ecg_io import BEAT_SYMBOLS, read_annotations, read_wfdb
-from edgecnn.edge.eval_ecg import excluded_mask, match_beats
-from edgecnn.edge.rpeaks import detect_rpeaks
+from edgecnn.edge.ecg.evaluate import excluded_mask, match_beats
+from edgecnn.edge.ecg.io import BEAT_SYMBOLS, read_annotations, read_wfdb
+from edgecnn.edge.ecg.rpeaks import detect_rpeaks
 
 DS1 = "101 106 108 109 112 114 115 116 118 119 122 124 201 203 205 207 208 209 215 220 223 230".split()
 pytestmark = [pytest.mark.realdata, pytest.mark.slow]
@@ -33,8 +33,8 @@ def test_rpeak_ds1_accuracy_and_speed(shared_data):
 
 
 def test_builtin_model_on_two_records(shared_data):
-    from edgecnn.edge.ecg import classify
-    from edgecnn.edge.loader import builtin_models, open_model
+    from edgecnn.edge.core.loader import builtin_models, open_model
+    from edgecnn.edge.ecg.runtime import classify
 
     if "ecg" not in builtin_models():
         pytest.skip("no shipped ECG model")

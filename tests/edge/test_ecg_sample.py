@@ -6,9 +6,9 @@ import cv2
 import numpy as np
 import pytest
 
-from edgecnn.edge import ecg_io
-from edgecnn.edge.cli import main
-from edgecnn.edge.errors import InputDataError
+from edgecnn.cli import main
+from edgecnn.edge.core.errors import InputDataError
+from edgecnn.edge.ecg import io as ecg_io
 
 
 def run_cli(capsys, *argv):

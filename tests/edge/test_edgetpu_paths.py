@@ -14,10 +14,10 @@ import sys
 
 import pytest
 
-from edgecnn.edge.edgetpu import readiness
-from edgecnn.edge.errors import BackendError
-from edgecnn.edge.flatbuf import parse_model
-from edgecnn.edge.interpreter import EDGETPU_LIBRARY, load_model
+from edgecnn.edge.core.edgetpu import readiness
+from edgecnn.edge.core.errors import BackendError
+from edgecnn.edge.core.flatbuf import parse_model
+from edgecnn.edge.core.interpreter import EDGETPU_LIBRARY, load_model
 
 
 def _edgetpu_runtime_installed() -> bool:
@@ -46,7 +46,7 @@ def compiled(fixtures_dir):
 
 def cli(*args):
     """The real command line in a fresh interpreter: exit status, stdout, stderr lines."""
-    proc = subprocess.run([sys.executable, "-m", "edgecnn.edge.cli", *map(str, args)],
+    proc = subprocess.run([sys.executable, "-m", "edgecnn.cli", *map(str, args)],
                           capture_output=True, text=True, timeout=300)
     return proc.returncode, proc.stdout, proc.stderr.strip().splitlines()
 

@@ -22,8 +22,8 @@ import io
 import numpy as np
 import pytest
 
-from edgecnn.edge import eval_detect as E
-from edgecnn.edge.detect import Detections
+from edgecnn.edge.detect import evaluate as E
+from edgecnn.edge.detect.runtime import Detections
 
 coco = pytest.importorskip("pycocotools.coco")
 cocoeval = pytest.importorskip("pycocotools.cocoeval")

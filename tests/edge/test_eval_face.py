@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 
 import numpy as np
 import pytest
 
-from edgecnn.edge import eval_face as EV
-from edgecnn.edge import face_data as FD
-from edgecnn.edge.errors import InputDataError
+from edgecnn.edge.core.errors import InputDataError
+from edgecnn.edge.face import data as FD
+from edgecnn.edge.face import evaluate as EV
 
 
 class TestRoc:
@@ -99,7 +98,7 @@ class TestPairs:
                                       FD.balanced_pairs(plenty, 100, 3)[0])
 
     def test_pairs_picture(self, tmp_path):
-        from edgecnn.edge import plots
+        from edgecnn.edge.core import plots
 
         img = np.full((48, 48, 3), 128, np.uint8)
         path = plots.pairs_png(tmp_path / "pairs.png", [(img, img, "same person\nd 0.1", True),
@@ -161,13 +160,10 @@ class TestPairs:
 
 class TestEvaluatePlugin:
     def test_evaluate_tiny_model_on_fixture_faces(self, fixtures_dir, tmp_path):
-        from edgecnn.edge.interpreter import load_model
+        from edgecnn.edge.core.interpreter import load_model
 
-        parser = argparse.ArgumentParser()
-        EV.add_eval_args(parser)
-        args = parser.parse_args(["--num-pairs", "40"])
-        args.data, args.report = str(fixtures_dir / "faces"), str(tmp_path / "rep")
-        res = EV.evaluate(load_model(fixtures_dir / "face_tiny_int8.tflite"), args)
+        opts = EV.Options(data=str(fixtures_dir / "faces"), num_pairs=40, report=str(tmp_path / "rep"))
+        res = EV.evaluate(load_model(fixtures_dir / "face_tiny_int8.tflite"), opts)
         assert {"pair_accuracy", "auc", "tar_at_far", "threshold", "identification"} <= set(res)
         assert res["num_pairs"] == 12 + 20  # all 12 same-person pairs of 4 x 3 images, 20 different
         assert (tmp_path / "rep" / "roc.png").stat().st_size > 1000

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edgecnn.edge import face as F
-from edgecnn.edge.errors import InputDataError, ModelFileError
+from edgecnn.edge.core.errors import InputDataError, ModelFileError
+from edgecnn.edge.face import runtime as F
 
 FIXTURE_MODEL = "face_tiny_int8.tflite"
 
@@ -162,7 +162,7 @@ class TestEmbedder:
 
 @pytest.fixture(scope="module")
 def embedder(fixtures_dir):
-    from edgecnn.edge.interpreter import load_model
+    from edgecnn.edge.core.interpreter import load_model
 
     return F.Embedder.from_model(load_model(fixtures_dir / FIXTURE_MODEL, task="face"))
 

@@ -3,7 +3,7 @@ import os
 
 import pytest
 
-from edgecnn.edge import fileio
+from edgecnn.edge.core import fileio
 
 
 class TestAtomicWrite:

@@ -11,8 +11,8 @@ import time
 import numpy as np
 import pytest
 
-from edgecnn.edge import gallery as G
-from edgecnn.edge.errors import InputDataError
+from edgecnn.edge.core.errors import InputDataError
+from edgecnn.edge.face import gallery as G
 
 
 def unit(v):
@@ -183,7 +183,7 @@ class TestFile:
         path = G.save_gallery(tmp_path / "g.npz", three_people())
         code = textwrap.dedent(f"""
             import os, time
-            from edgecnn.edge import gallery as G
+            from edgecnn.edge.face import gallery as G
             os.replace = lambda *a, **k: time.sleep(60)   # stall between the temp write and the rename
             g = G.load_gallery({str(path)!r}).remove("ana")
             G.save_gallery({str(path)!r}, g)

@@ -10,8 +10,8 @@ import zipfile
 import numpy as np
 import pytest
 
-from edgecnn.edge import gallery as G
-from edgecnn.edge.errors import InputDataError
+from edgecnn.edge.core.errors import InputDataError
+from edgecnn.edge.face import gallery as G
 
 D = 8
 

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from edgecnn.edge.errors import InputDataError
-from edgecnn.edge.image import letterbox, letterbox_boxes, load_image, unletterbox_boxes
+from edgecnn.edge.core.errors import InputDataError
+from edgecnn.edge.core.image import letterbox, letterbox_boxes, load_image, unletterbox_boxes
 
 
 class TestLetterbox:

@@ -1,9 +1,9 @@
 import numpy as np
 import pytest
 
-from edgecnn.edge import interpreter as interp_mod
-from edgecnn.edge.errors import BackendError, InputDataError, ModelFileError
-from edgecnn.edge.interpreter import load_model, parse_edgetpu_device
+from edgecnn.edge.core import interpreter as interp_mod
+from edgecnn.edge.core.errors import BackendError, InputDataError, ModelFileError
+from edgecnn.edge.core.interpreter import load_model, parse_edgetpu_device
 
 
 def _inputs(rng, n=1):
@@ -49,7 +49,7 @@ class TestEdgeModel:
         m = load_model(fixtures_dir / "generic_int8.tflite")
         x = _inputs(rng, 1)
         img = m.input("image")
-        from edgecnn.edge.quant import quantize
+        from edgecnn.edge.core.quant import quantize
 
         raw = {"image": quantize(x["image"], img.scale, img.zero_point, np.int8), "vec": x["vec"]}
         np.testing.assert_array_equal(m.run(raw)["probs"], m.run(x)["probs"])

@@ -4,10 +4,10 @@ import sys
 
 import pytest
 
-from edgecnn.edge.errors import ModelFileError
-from edgecnn.edge.flatbuf import parse_model
-from edgecnn.edge.interpreter import load_model
-from edgecnn.edge.metadata import check_task, make_metadata, read_metadata, validate_metadata
+from edgecnn.edge.core.errors import ModelFileError
+from edgecnn.edge.core.flatbuf import parse_model
+from edgecnn.edge.core.interpreter import load_model
+from edgecnn.edge.core.metadata import check_task, make_metadata, read_metadata, validate_metadata
 
 
 class TestReadMetadata:
@@ -105,7 +105,7 @@ class TestCliErrors:
         p = tmp_path / "bad.tflite"
         if content is not None:
             p.write_bytes(content)
-        proc = subprocess.run([sys.executable, "-m", "edgecnn.edge.cli", "info", str(p)],
+        proc = subprocess.run([sys.executable, "-m", "edgecnn.cli", "info", str(p)],
                               capture_output=True, text=True, timeout=120)
         assert proc.returncode == 2
         lines = [ln for ln in proc.stderr.splitlines() if ln.startswith("edgecnn:")]

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from edgecnn.edge.native_log import RUNTIME_INFO, TENSORFLOW_INFO, filtered_native_output
+from edgecnn.edge.core.native_log import RUNTIME_INFO, TENSORFLOW_INFO, filtered_native_output
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 XNNPACK = "INFO: Created TensorFlow Lite XNNPACK delegate for CPU.\n"
@@ -58,7 +58,7 @@ class TestQuietRuntime:
 
     def _run(self, *argv):
         env = {k: v for k, v in os.environ.items() if k != "EDGECNN_DEBUG"}
-        return subprocess.run([sys.executable, "-m", "edgecnn.edge.cli", *argv], capture_output=True,
+        return subprocess.run([sys.executable, "-m", "edgecnn.cli", *argv], capture_output=True,
                               text=True, env=env, timeout=120)
 
     def test_load_and_run_is_silent(self):
@@ -90,10 +90,10 @@ GOOD_INPUT = [
 
 @pytest.mark.parametrize("argv", GOOD_INPUT, ids=[" ".join(a[:2]) for a in GOOD_INPUT])
 def test_device_verbs_print_nothing_on_stderr_on_good_input(tmp_path, argv):
-    from edgecnn.edge.ecg_io import SAMPLES_DIR
+    from edgecnn.edge.ecg.io import SAMPLES_DIR
 
     args = [a.format(F=FIXTURES, T=tmp_path).replace("builtin-samples", str(SAMPLES_DIR)) for a in argv]
     env = {k: v for k, v in os.environ.items() if k != "EDGECNN_DEBUG"}
-    r = subprocess.run([sys.executable, "-m", "edgecnn.edge.cli", *args], capture_output=True, text=True,
+    r = subprocess.run([sys.executable, "-m", "edgecnn.cli", *args], capture_output=True, text=True,
                        env=env, timeout=180)
     assert r.returncode == 0 and r.stderr == "", r.stderr

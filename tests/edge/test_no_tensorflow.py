@@ -28,10 +28,10 @@ class TestNoTensorFlow:
             import pkgutil, importlib, sys
             import numpy as np
             import edgecnn.edge as pkg
-            names = [m.name for m in pkgutil.iter_modules(pkg.__path__, 'edgecnn.edge.')]
+            names = [m.name for m in pkgutil.walk_packages(pkg.__path__, 'edgecnn.edge.')]
             for name in names:
                 importlib.import_module(name)
-            from edgecnn.edge.interpreter import load_model
+            from edgecnn.edge.core.interpreter import load_model
             m = load_model({str(fixtures_dir / 'generic_int8.tflite')!r})
             out = m.run({{'image': np.zeros((1, 8, 8, 3), np.float32), 'vec': np.zeros((1, 4), np.float32)}})
             assert out['probs'].shape == (1, 3)
@@ -44,7 +44,7 @@ class TestNoTensorFlow:
     def test_cli_info_and_help_without_tensorflow(self, fixtures_dir):
         proc = run_blocked(f"""
             import sys
-            from edgecnn.edge.cli import main
+            from edgecnn.cli import main
             code = main(['info', {str(fixtures_dir / 'generic_int8.tflite')!r}, '--json'])
             assert code == 0
             assert not any(k.split('.')[0] in ('tensorflow', 'keras') for k in sys.modules)
@@ -56,7 +56,7 @@ class TestNoTensorFlow:
             import importlib.util, sys
             real = importlib.util.find_spec
             importlib.util.find_spec = lambda n, *a: None if n.split('.')[0] == 'tensorflow' else real(n, *a)
-            from edgecnn.edge.cli import main
+            from edgecnn.cli import main
             sys.exit(main(['train', 'ecg', '--out', {str(tmp_path)!r}]))
         """)
         assert proc.returncode == 2
@@ -65,26 +65,27 @@ class TestNoTensorFlow:
 
 class TestPublicAPIAlone:
     def test_api_snippets_with_train_and_convert_blocked(self):
-        """docs/api.md runs with TensorFlow, Keras, edgecnn.train and edgecnn.convert all
-        unimportable; every edge module but the CLI dispatcher (which registers the train and
-        convert verbs) imports."""
+        """docs/api.md runs with TensorFlow, Keras, edgecnn.train, edgecnn.convert and the
+        dispatcher edgecnn.cli all unimportable, and every module under edgecnn.edge (every room,
+        every submodule) imports so."""
         from pathlib import Path
 
         root = Path(__file__).resolve().parents[2]
         blocker = BLOCKER.replace("('tensorflow', 'keras', 'tf_keras', 'tensorflow_cpu')",
                                   "('tensorflow', 'keras', 'tf_keras', 'tensorflow_cpu')"
-                                  " or name.startswith(('edgecnn.train', 'edgecnn.convert'))")
+                                  " or name.startswith(('edgecnn.train', 'edgecnn.convert', 'edgecnn.cli'))")
         code = f"""
             import os, re, sys, pkgutil, importlib
             os.chdir({str(root)!r})
             import edgecnn.edge as pkg
-            for m in pkgutil.iter_modules(pkg.__path__, 'edgecnn.edge.'):
-                if m.name != 'edgecnn.edge.cli':
-                    importlib.import_module(m.name)
+            names = [m.name for m in pkgutil.walk_packages(pkg.__path__, 'edgecnn.edge.')]
+            assert len(names) > 40 and 'edgecnn.edge.face.cli' in names, names
+            for name in names:
+                importlib.import_module(name)
             for snippet in re.findall(r"```python\\n(.*?)```", open('docs/api.md').read(), re.S):
                 exec(snippet, {{}})
             bad = [k for k in sys.modules if k.split('.')[0] in ('tensorflow', 'keras')
-                   or k.startswith(('edgecnn.train', 'edgecnn.convert'))]
+                   or k.startswith(('edgecnn.train', 'edgecnn.convert', 'edgecnn.cli'))]
             assert not bad, bad
             print('API-OK')
         """

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from edgecnn.edge.quant import dequantize, quant_range, quantize
+from edgecnn.edge.core.quant import dequantize, quant_range, quantize
 
 
 class TestQuantize:

@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edgecnn.edge import cli
+from edgecnn import cli
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 
@@ -30,7 +30,7 @@ class TestReportFolder:
         rep = tmp_path / "rep"
         assert self._eval(rep) == 0
         before = {p.name: p.read_bytes() for p in rep.iterdir()}
-        from edgecnn.edge import fileio
+        from edgecnn.edge.core import fileio
 
         real = fileio.atomic_write_json
 
@@ -123,8 +123,8 @@ class TestDamagedRecords:
         ([(1 << 10) | 100, (1 << 10) | 280, 0], None),                 # a valid two-beat file
     ])
     def test_annotations(self, tmp_path, words, match):
-        from edgecnn.edge.ecg_io import read_annotations
-        from edgecnn.edge.errors import InputDataError
+        from edgecnn.edge.core.errors import InputDataError
+        from edgecnn.edge.ecg.io import read_annotations
 
         rec = _write_record(tmp_path)
         rec.with_suffix(".atr").write_bytes(_atr(words))
@@ -145,7 +145,7 @@ class TestDamagedRecords:
 class TestDamagedModels:
     """builtin:ecg with its metadata edited in place (same length: the flatbuffer stays valid)."""
 
-    from edgecnn.edge.loader import resolve_model_path
+    from edgecnn.edge.core.loader import resolve_model_path
 
     FIX = resolve_model_path("builtin:ecg")
 
@@ -259,8 +259,8 @@ class TestUsageErrors:
 
 class TestStreamSummary:
     def test_constant_memory_tally_matches_the_batch_summary(self):
-        from edgecnn.edge.cli_ecg import StreamTally
-        from edgecnn.edge.ecg import BeatResult, summarize
+        from edgecnn.edge.ecg.cli import StreamTally
+        from edgecnn.edge.ecg.runtime import BeatResult, summarize
 
         rng = np.random.default_rng(1)
         for n in (0, 1, 2, 7, 500):
@@ -288,13 +288,13 @@ class TestConcurrentEnrollCLI:
         model = FIXTURES / "face_tiny_int8.tflite"
         for r in range(5):
             g = tmp_path / f"g{r}.npz"
-            procs = [subprocess.Popen([sys.executable, "-m", "edgecnn.edge.cli", "face", "enroll", str(model),
+            procs = [subprocess.Popen([sys.executable, "-m", "edgecnn.cli", "face", "enroll", str(model),
                                        "--gallery", str(g), "--name", f"p{r}_{k}",
                                        str(faces / f"person_{k}" / "0.png")], stderr=subprocess.PIPE, text=True)
                      for k in (0, 1)]
             for p in procs:
                 assert p.wait(60) == 0, p.stderr.read()
-            from edgecnn.edge.gallery import load_gallery
+            from edgecnn.edge.face.gallery import load_gallery
 
             assert sorted(load_gallery(g).names) == [f"p{r}_0", f"p{r}_1"]
 
@@ -317,7 +317,11 @@ class TestFaceVideo:
         assert _cli(capsys, "face", "enroll", model, "--gallery", g, "--name", "p0", faces / "person_0" / "0.png")[0] == 0
         code, out, err = _cli(capsys, "face", "identify", model, "--gallery", g, video, "--json")
         lines = [json.loads(x) for x in out.splitlines()]
-        assert code == 0 and err == "" and len(lines) == 7 and lines[-1] == {"summary": {"frames": 6, "faces": 6}}
+        assert code == 0 and err == "" and len(lines) == 7
+        assert [ln["frame"] for ln in lines[:-1]] == [1, 2, 3, 4, 5, 6] and all(ln["face"] for ln in lines[:-1])
+        summary = lines[-1]["summary"]
+        assert (summary["frames"], summary["faces"], summary["dropped"]) == (6, 6, 0)
+        assert set(summary["stage_ms"]) == {"capture", "preprocess", "invoke", "postprocess"}
         code, _, err = _cli(capsys, "face", "identify", model, "--gallery", g, tmp_path / "missing.mp4")
         assert code == 2 and len(err.splitlines()) == 1
 
@@ -338,7 +342,7 @@ class TestDamagedTaskMetadata:
         assert code == 2 and len(err.splitlines()) == 1 and "threshold" in err, err
 
     def test_ecg_labels_shorter_than_the_output(self, tmp_path, capsys):
-        from edgecnn.edge.loader import resolve_model_path
+        from edgecnn.edge.core.loader import resolve_model_path
 
         m = self._patch(tmp_path, resolve_model_path("builtin:ecg"), b'"labels":["N","S","V","F","Q"]',
                         b'"labels":["N","S","V","F"]')

@@ -1,11 +1,11 @@
-"""edge/signal.py and edge/rpeaks.py: filters, R-peak detection (batch == stream), windows, RR features."""
+"""edge/ecg/signal.py and edge/ecg/rpeaks.py: filters, R-peak detection (batch == stream), windows, RR features."""
 
 import numpy as np
 import pytest
 
-from edgecnn.edge import rpeaks, signal
-from edgecnn.edge.eval_ecg import match_beats
-from edgecnn.train.data.synthetic_ecg import SyntheticConfig, synth_record
+from edgecnn.edge.ecg import rpeaks, signal
+from edgecnn.edge.ecg.evaluate import match_beats
+from edgecnn.edge.ecg.synthetic import SyntheticConfig, synth_record
 
 NOISY = dict(baseline_mv=0.5, mains_mv=0.05, muscle_mv=0.04)
 

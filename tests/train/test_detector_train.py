@@ -3,8 +3,9 @@
 import numpy as np
 import pytest
 
-from edgecnn.train import detect_data as D
-from edgecnn.train import detector as T
+from edgecnn.train.core.fit import recalibrate_batchnorm
+from edgecnn.train.detect import data as D
+from edgecnn.train.detect import model as T
 
 IMG = 96
 
@@ -84,7 +85,7 @@ class TestModel:
     def test_head_clip_bounds_the_raw_outputs(self, tmp_path):
         import keras
 
-        from edgecnn.train.blocks import Clamp
+        from edgecnn.train.core.blocks import Clamp
 
         samples = D.synthetic_samples(8, 0, size=(96, 128))
         for clip, n_clamps in ((0.5, 2), (0.0, 0)):
@@ -130,7 +131,7 @@ class TestModel:
     def test_imagenet_without_network_is_a_clear_error(self, monkeypatch):
         import keras
 
-        from edgecnn.edge.errors import EdgeError
+        from edgecnn.edge.core.errors import EdgeError
 
         def no_net(*a, **k):
             raise Exception("URL fetch failure")
@@ -143,12 +144,12 @@ class TestModel:
     def test_tiny_model_learns(self):
         import keras
 
-        from edgecnn.train.augment import NO_AUGMENT
+        from edgecnn.train.detect.augment import NO_AUGMENT
 
         cfg, samples, heads, model, meta = _tiny()
         lb = D.Samples([], [], [], [], samples.labels)
         for img, b, c in zip(samples.images, samples.boxes, samples.class_ids, strict=False):
-            from edgecnn.train.augment import letterbox_sample
+            from edgecnn.train.detect.augment import letterbox_sample
 
             i2, b2, c2 = letterbox_sample(img, b, c, (IMG, IMG))
             lb.images.append(i2), lb.boxes.append(b2), lb.class_ids.append(c2), lb.names.append("x")
@@ -156,7 +157,7 @@ class TestModel:
         model.compile(optimizer=keras.optimizers.Adam(3e-3), loss=T.losses_for(heads, 3, cfg))
         seq = D.make_sequence(lb, heads, 3, (IMG, IMG), 8, NO_AUGMENT, 0, steps=90)
         hist = model.fit(seq, epochs=1, verbose=0).history
-        assert T.recalibrate_batchnorm(model, T.letterboxed_batches(lb, IMG, 8)) == 3
+        assert recalibrate_batchnorm(model, T.letterboxed_batches(lb, IMG, 8)) == 3
         after = T.validation_map(model, meta, lb)["val_map50"]
         assert np.isfinite(hist["loss"][-1])
         assert after > before + 0.01 and after > 3 * before, (before, after)
@@ -167,9 +168,9 @@ class TestQAT:
         """`train detect --qat-from`: kernels end on the int8 grid, provenance records the QAT, bad use is refused."""
         import json
 
-        from edgecnn.edge.cli import main
-        from edgecnn.train import qat as Q
-        from edgecnn.train.keras_model import load_keras
+        from edgecnn.cli import main
+        from edgecnn.train.core import qat as Q
+        from edgecnn.train.core.keras_model import load_keras
 
         common = ["--data", "builtin:synthetic", "--synthetic-images", "24", "--img-size", str(IMG),
                   "--batch-size", "8", "--quiet", "--no-resume"]
@@ -187,7 +188,7 @@ class TestQAT:
         import subprocess
         import sys
 
-        load = ("from edgecnn.train.keras_model import load_keras; "
+        load = ("from edgecnn.train.core.keras_model import load_keras; "
                 f"m, _ = load_keras({str(tuned / 'model.keras')!r}, 'detect'); print(m.layers[-1].name)")
         done = subprocess.run([sys.executable, "-c", load], capture_output=True, text=True)  # a fresh process
         assert done.returncode == 0, done.stderr[-2000:]
@@ -205,8 +206,8 @@ class TestResamplingMatchesTheDevice:
         return np.random.default_rng(seed).integers(0, 256, (h, w, 3), dtype=np.uint8)
 
     def test_letterbox_sample_is_the_device_letterbox(self):
-        from edgecnn.edge.image import letterbox, letterbox_boxes
-        from edgecnn.train.augment import letterbox_sample
+        from edgecnn.edge.core.image import letterbox, letterbox_boxes
+        from edgecnn.train.detect.augment import letterbox_sample
 
         img = self._texture()
         boxes = np.array([[10, 20, 60, 90], [100, 50, 240, 180]], np.float32)
@@ -219,8 +220,8 @@ class TestResamplingMatchesTheDevice:
     def test_a_shrinking_warp_is_area_averaged(self):
         import cv2
 
-        from edgecnn.edge.image import letterbox
-        from edgecnn.train.augment import warp
+        from edgecnn.edge.core.image import letterbox
+        from edgecnn.train.detect.augment import warp
 
         img = self._texture()
         want, info = letterbox(img, (96, 96), fill=114)

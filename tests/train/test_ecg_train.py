@@ -1,16 +1,16 @@
-"""train/ecg.py and train/data/{wfdb_records,synthetic_ecg}.py (TensorFlow tests, tiny and seeded)."""
+"""train/ecg/recipe.py and train/ecg/records.py, edge/ecg/synthetic.py (TensorFlow tests, tiny and seeded)."""
 
 import json
 
 import numpy as np
 import pytest
 
-from edgecnn.edge import ecg_io
-from edgecnn.edge.ecg import ECGParams
-from edgecnn.train import ecg as E
-from edgecnn.train import ecg_sampling as S
-from edgecnn.train.data import wfdb_records as W
-from edgecnn.train.data.synthetic_ecg import SyntheticConfig, synth_record, write_wfdb
+from edgecnn.edge.ecg import io as ecg_io
+from edgecnn.edge.ecg.runtime import ECGParams
+from edgecnn.edge.ecg.synthetic import SyntheticConfig, synth_record, write_wfdb
+from edgecnn.train.ecg import recipe as E
+from edgecnn.train.ecg import records as W
+from edgecnn.train.ecg import sampling as S
 
 TINY = dict(stem=4, filters=(4, 8), kernel=5, squeeze=4, rr_units=4, hidden=8, dropout=0.0)
 
@@ -58,9 +58,9 @@ class TestData:
     def test_synthetic_ectopic_beats_are_found_by_the_detector(self):
         """V beats 1-2x the patient's R, F = half N + half V, coupling >= 0.42 s: the device's
         detector finds every beat (a missed V made its neighbours' RR features look premature)."""
-        from edgecnn.edge.eval_ecg import match_beats
-        from edgecnn.edge.rpeaks import detect_rpeaks
-        from edgecnn.train.data.synthetic_ecg import synth_records
+        from edgecnn.edge.ecg.evaluate import match_beats
+        from edgecnn.edge.ecg.rpeaks import detect_rpeaks
+        from edgecnn.edge.ecg.synthetic import synth_records
 
         missed, ectopic = 0, 0
         for rec in synth_records(4, SyntheticConfig(duration_s=60.0, class_probs={"V": 0.15, "F": 0.05}), seed=3):
@@ -128,7 +128,7 @@ class TestSampling:
 
 
     def test_make_premature_recomputes_the_ratios(self):
-        from edgecnn.edge.signal import RRConfig
+        from edgecnn.edge.ecg.signal import RRConfig
 
         cfg = RRConfig()
         # pre, post, local, long, pre/local, post/local, pre/long, local/long
@@ -146,7 +146,7 @@ class TestSampling:
             S.make_premature(row[:, :1], RRConfig(names=("pre_rr",)), np.random.default_rng(0))
 
     def test_make_irregular_sets_an_af_context(self):
-        from edgecnn.edge.signal import RR_FEATURES, RRConfig
+        from edgecnn.edge.ecg.signal import RR_FEATURES, RRConfig
 
         cfg = RRConfig(names=(*RR_FEATURES, "irregularity"))
         row = np.array([[0.8, 0.8, 0.8, 1.0, 1.0, 1.0, 0.8, 0.8, 0.03]], np.float32)
@@ -158,7 +158,7 @@ class TestSampling:
             S.make_irregular(row[:, :8], RRConfig(), np.random.default_rng(0))
 
     def test_make_run_puts_beats_inside_an_svt_run(self):
-        from edgecnn.edge.signal import RRConfig
+        from edgecnn.edge.ecg.signal import RRConfig
 
         cfg = RRConfig()
         row = np.array([[0.8, 0.8, 0.8, 1.0, 1.0, 1.0, 0.8, 0.8]], np.float32)
@@ -257,7 +257,7 @@ class TestModel:
         assert n == 1 and gap() < min(0.02, before / 5)
 
     def test_cli_train_writes_model_and_metadata(self, tmp_path):
-        from edgecnn.edge.cli import main
+        from edgecnn.cli import main
 
         code = main(["train", "ecg", "--data", "builtin:synthetic", "--out", str(tmp_path), "--epochs", "1",
                      "--synthetic-records", "4", "--width", "0.25", "--folds", "2", "--fold", "1", "--seed", "3",

@@ -9,10 +9,10 @@ import math
 import numpy as np
 import pytest
 
-from edgecnn.train import embedder as E
-from edgecnn.train import face_recipe as R
-from edgecnn.train.data import synthetic_faces as S
-from edgecnn.train.data.faces import AugmentConfig, PKSampler, augment_batch, people_split
+from edgecnn.train.face import model as E
+from edgecnn.train.face import recipe as R
+from edgecnn.train.face import synthetic as S
+from edgecnn.train.face.data import AugmentConfig, PKSampler, augment_batch, people_split
 
 # Four unit vectors in 2-D, people [0, 0, 1, 1]. Squared distances (2 - 2 a.b):
 #        e0   e1   e2   e3
@@ -164,7 +164,7 @@ class TestModel:
 class TestRunTrain:
     @pytest.mark.slow  # graph tracing of a whole model: ~20 s alone, minutes on a busy 2-core box
     def test_synthetic_end_to_end(self, tmp_path):
-        from edgecnn.edge.cli import main
+        from edgecnn.cli import main
 
         out = tmp_path / "run"
         code = main(["train", "face", "--out", str(out), "--epochs", "1", "--batch-size", "16",

@@ -13,7 +13,7 @@ def _script(strategy: str, out: str, epochs: int, crash_at: int | None = None) -
         import numpy as np, tensorflow as tf, keras
         cpus = tf.config.list_physical_devices('CPU')
         tf.config.set_logical_device_configuration(cpus[0], [tf.config.LogicalDeviceConfiguration()] * 2)
-        from edgecnn.train.fit import FitConfig, fit
+        from edgecnn.train.core.fit import FitConfig, fit
 
         def build():
             inp = keras.Input((4,), name='x')
@@ -74,7 +74,7 @@ class TestFit:
         import keras
         import tensorflow as tf
 
-        from edgecnn.train.fit import FitConfig, fit
+        from edgecnn.train.core.fit import FitConfig, fit
 
         def build():
             inp = keras.Input((4,), name="x")
@@ -104,13 +104,13 @@ class TestFit:
 class TestFitConfig:
     @pytest.mark.parametrize("kwargs", [{"strategy": "tpu"}, {"epochs": 0}, {"monitor_mode": "best"}])
     def test_bad(self, kwargs):
-        from edgecnn.train.fit import FitConfig
+        from edgecnn.train.core.fit import FitConfig
 
         with pytest.raises(ValueError):
             FitConfig(out_dir="x", **kwargs)
 
     def test_multiworker_needs_tf_config(self, monkeypatch):
-        from edgecnn.train.fit import make_strategy
+        from edgecnn.train.core.fit import make_strategy
 
         monkeypatch.delenv("TF_CONFIG", raising=False)
         with pytest.raises(ValueError, match="TF_CONFIG"):
@@ -126,7 +126,7 @@ class TestBlocks:
         import keras
 
         from edgecnn.convert.tflite import convert_keras
-        from edgecnn.train import blocks
+        from edgecnn.train.core import blocks
 
         inp = keras.Input((16, 16, 3), name="image")
         x = blocks.conv_bn_act(inp, 8, strides=2)
@@ -142,8 +142,8 @@ class TestBlocks:
         rep = [{"image": rng.random((1, 16, 16, 3), dtype=np.float32),
                 "beat": rng.normal(size=(1, 32, 1)).astype(np.float32)} for _ in range(8)]
         flat = convert_keras(model, representative=rep)
-        from edgecnn.edge.edgetpu import op_name
-        from edgecnn.edge.interpreter import load_model
+        from edgecnn.edge.core.edgetpu import op_name
+        from edgecnn.edge.core.interpreter import load_model
 
         path = self._tmp / "blocks.tflite"
         path.write_bytes(flat)

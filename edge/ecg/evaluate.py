@@ -1,0 +1,207 @@
+"""ECG evaluation: the same NumPy code judges the Keras model and the int8 model.
+
+For every WFDB record in ``Options.data`` (a folder of ``.hea/.dat/.atr``): detect and classify beats, match
+detections to the reference beat annotations within ``Options.tolerance`` (150 ms), then
+
+* R-peak sensitivity (Se) and positive predictivity (+P) against every beat annotation,
+  outside ventricular flutter/fibrillation episodes (``[`` ... ``]``), as in ANSI/AAMI EC57;
+* per AAMI class Se, +P and F1 over matched beats whose reference has an AAMI class;
+  ``macro_f1`` averages F1 over the classes N, S, V, F present in the reference (Q, 8 beats in
+  all of DS1, is reported but not averaged, as in de Chazal 2004), ``accuracy`` over all classes;
+* the confusion matrix (rows reference, columns predicted).
+
+JSON keys: ``{"macro_f1", "accuracy", "per_class": {"N": {"se", "ppv", "f1", "support"}, ...},
+"rpeak": {"se", "ppv", "tp", "fn", "fp"}, "confusion", "records": {...}}``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from edgecnn.edge.core.errors import InputDataError
+from edgecnn.edge.ecg.io import (
+    AAMI_CLASSES,
+    BEAT_SYMBOLS,
+    aami_index,
+    list_records,
+    read_annotations,
+    read_wfdb,
+)
+from edgecnn.edge.ecg.runtime import BeatResult, classify, model_params
+
+MACRO_CLASSES = ("N", "S", "V", "F")
+
+
+def match_beats(ref: np.ndarray, det: np.ndarray, tol: int) -> tuple[np.ndarray, np.ndarray]:
+    """One-to-one matching of reference and detected sample indices within ``tol`` samples.
+
+    Closest pairs first. Returns ``(ref_to_det, det_to_ref)``: index of the partner or -1.
+    """
+    ref, det = np.asarray(ref, np.int64), np.asarray(det, np.int64)
+    r2d, d2r = np.full(len(ref), -1, np.int64), np.full(len(det), -1, np.int64)
+    if len(ref) == 0 or len(det) == 0:
+        return r2d, d2r
+    order = np.argsort(det, kind="stable")
+    sdet = det[order]
+    lo = np.searchsorted(sdet, ref - tol, side="left")
+    hi = np.searchsorted(sdet, ref + tol, side="right")
+    counts = hi - lo
+    ri = np.repeat(np.arange(len(ref)), counts)
+    dj = np.concatenate([np.arange(a, b) for a, b in zip(lo, hi, strict=True)]) if counts.sum() else np.zeros(0, np.int64)
+    dist = np.abs(sdet[dj] - ref[ri])
+    for k in np.lexsort((dj, ri, dist)):
+        i, j = ri[k], order[dj[k]]
+        if r2d[i] < 0 and d2r[j] < 0:
+            r2d[i], d2r[j] = j, i
+    return r2d, d2r
+
+
+def excluded_mask(samples: np.ndarray, symbols: np.ndarray, n: int) -> np.ndarray:
+    """Samples inside ventricular flutter/fibrillation episodes ``[`` ... ``]`` (EC57 excludes them)."""
+    mask = np.zeros(n, bool)
+    start = None
+    for s, y in zip(samples.tolist(), symbols.tolist(), strict=True):
+        if y == "[":
+            start = s
+        elif y == "]" and start is not None:
+            mask[max(0, start) : min(n, s + 1)] = True
+            start = None
+    if start is not None:
+        mask[max(0, start) :] = True
+    return mask
+
+
+def class_metrics(confusion: np.ndarray, labels=AAMI_CLASSES) -> dict:
+    """Se, +P, F1 per class, macro-F1 (N,S,V,F present) and accuracy from a confusion matrix."""
+    cm = np.asarray(confusion, np.float64)
+    tp = np.diag(cm)
+    ref, pred = cm.sum(axis=1), cm.sum(axis=0)
+    per = {}
+    for i, lab in enumerate(labels):
+        se = tp[i] / ref[i] if ref[i] else None
+        ppv = tp[i] / pred[i] if pred[i] else (None if not ref[i] else 0.0)
+        f1 = 2 * tp[i] / (ref[i] + pred[i]) if ref[i] + pred[i] else None
+        per[lab] = {"se": _r(se), "ppv": _r(ppv), "f1": _r(f1), "support": int(ref[i]), "predicted": int(pred[i])}
+    f1s = [per[c]["f1"] for c in MACRO_CLASSES if c in per and per[c]["support"] > 0]
+    total = cm.sum()
+    return {"macro_f1": _r(float(np.mean(f1s)) if f1s else 0.0), "accuracy": _r(tp.sum() / total if total else 0.0),
+            "per_class": per, "macro_classes": [c for c in MACRO_CLASSES if c in per and per[c]["support"] > 0]}
+
+
+def _r(v):
+    return None if v is None else round(float(v), 5)
+
+
+def _match(result: BeatResult, ann_samples, ann_symbols, n: int, fs: float, tol_s: float):
+    """Reference beats outside VF episodes: (their symbols, matched row of ``result`` or -1, detections kept)."""
+    vf = excluded_mask(ann_samples, ann_symbols, n)
+    use = np.isin(ann_symbols, list(BEAT_SYMBOLS)) & ~vf[np.clip(ann_samples, 0, n - 1)]
+    rows = np.flatnonzero(~vf[np.clip(result.sample, 0, n - 1)]) if len(result) else np.zeros(0, np.int64)
+    r2d, _ = match_beats(ann_samples[use], result.sample[rows], int(round(tol_s * fs)))
+    ref_row = np.full(len(r2d), -1, np.int64)
+    ref_row[r2d >= 0] = rows[r2d[r2d >= 0]]
+    return ann_symbols[use], ref_row, len(rows)
+
+
+def matched_beats(result: BeatResult, ann_samples, ann_symbols, n: int, fs: float,
+                  tol_s: float = 0.15) -> tuple[np.ndarray, np.ndarray]:
+    """Matched reference beats that have an AAMI class: (class index, row of ``result``), as scored."""
+    return _with_class(*_match(result, ann_samples, ann_symbols, n, fs, tol_s)[:2])
+
+
+def _with_class(ref_sym: np.ndarray, ref_row: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    truth = aami_index(ref_sym)
+    ok = (ref_row >= 0) & (truth >= 0)
+    return truth[ok], ref_row[ok]
+
+
+def score_record(result: BeatResult, ann_samples, ann_symbols, n: int, fs: float, tol_s: float = 0.15) -> dict:
+    """Counts for one record: R-peak tp/fn/fp and the class confusion matrix."""
+    ref_sym, ref_row, n_det = _match(result, ann_samples, ann_symbols, n, fs, tol_s)
+    tp = int((ref_row >= 0).sum())
+    truth, rows = _with_class(ref_sym, ref_row)
+    k = len(AAMI_CLASSES)
+    cm = np.zeros((k, k), np.int64)
+    np.add.at(cm, (truth, result.class_id[rows]), 1)
+    return {"tp": tp, "fn": len(ref_sym) - tp, "fp": n_det - tp, "confusion": cm}
+
+
+@dataclass(frozen=True)
+class Options:
+    """What to evaluate and how; ``edgecnn eval`` fills it from its flags (same names)."""
+
+    data: str  # a folder of WFDB records with .atr reference annotations
+    records: tuple[str, ...] | None = None  # record names (default: every record with a .atr)
+    lead: str | int | None = None  # lead name or index (default: the record's first signal)
+    tolerance: float = 0.15  # beat matching window, seconds
+    strip_seconds: float = 10.0  # length of the ECG strip PNG in the report
+    report: str | None = None  # a folder for eval.md and PNGs (the caller makes it atomic)
+
+
+def add_eval_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--records", nargs="*", default=None, help="record names to evaluate (default: every record with a .atr)")
+    p.add_argument("--lead", default=None, help="lead name or index (default: the first signal)")
+    p.add_argument("--tolerance", type=float, default=0.15, help="beat matching window in seconds (default 0.15)")
+    p.add_argument("--strip-seconds", type=float, default=10.0, help="length of the ECG strip PNG in the report")
+
+
+def _records(opts: Options) -> list:
+    data = str(opts.data)
+    if data.startswith("builtin:"):
+        raise InputDataError(f"{data}: ECG evaluation reads a folder of WFDB records; write synthetic ones "
+                             "with `python -m edgecnn.edge.ecg.synthetic --out DIR`")
+    recs = list_records(data)
+    if opts.records:
+        wanted = {str(r) for r in opts.records}
+        recs = [r for r in recs if r.name in wanted]
+        missing = wanted - {r.name for r in recs}
+        if missing:
+            raise InputDataError(f"{data}: record(s) {sorted(missing)} not found (need .hea, .dat and .atr)")
+    if not recs:
+        raise InputDataError(f"{data}: no WFDB records with .atr annotations found")
+    return recs
+
+
+def _load(rec: Path, lead):
+    r = read_wfdb(rec, lead)
+    ann = read_annotations(rec)
+    return r.name, r.signal, r.fs, ann.sample, ann.symbol
+
+
+def evaluate(model, opts: Options) -> dict:
+    """Metrics over every record in ``opts.data`` (see the module docstring)."""
+    params = model_params(model)
+    total_cm = np.zeros((len(AAMI_CLASSES),) * 2, np.int64)
+    tp = fn = fp = 0
+    per_record, seconds, wall = {}, 0.0, 0.0
+    strip = None
+    for rec in _records(opts):
+        name, x, fs, samples, symbols = _load(rec, opts.lead)
+        t0 = time.perf_counter()
+        result = classify(model, x, fs, params)
+        wall += time.perf_counter() - t0
+        seconds += len(x) / fs
+        s = score_record(result, samples, symbols, len(x), fs, opts.tolerance)
+        tp, fn, fp = tp + s["tp"], fn + s["fn"], fp + s["fp"]
+        total_cm += s["confusion"]
+        m = class_metrics(s["confusion"])
+        per_record[name] = {"beats": int(s["confusion"].sum()), "rpeak_fn": s["fn"], "rpeak_fp": s["fp"],
+                            "macro_f1": m["macro_f1"], "accuracy": m["accuracy"]}
+        if strip is None:
+            strip = (name, x, fs, result, samples, symbols)
+    out = class_metrics(total_cm)
+    out["rpeak"] = {"se": _r(tp / (tp + fn) if tp + fn else 0.0), "ppv": _r(tp / (tp + fp) if tp + fp else 0.0),
+                    "tp": tp, "fn": fn, "fp": fp}
+    out.update(confusion=total_cm.tolist(), labels=list(AAMI_CLASSES), records=per_record,
+               signal_seconds=round(seconds, 1), wall_seconds=round(wall, 3),
+               realtime_factor=round(seconds / wall, 1) if wall else None)
+    if opts.report:
+        from edgecnn.edge.ecg.report import write_report
+
+        write_report(Path(opts.report), out, strip, params, opts.strip_seconds)
+    return out

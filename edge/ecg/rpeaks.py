@@ -1,0 +1,335 @@
+"""R-peak detection in NumPy: a Pan-Tompkins-style detector, batch and streaming.
+
+Feature signal (all zero-phase FIR, see :mod:`edgecnn.edge.ecg.signal`): band-pass (two moving
+averages of ``lowpass_s`` minus a moving average of ``highpass_s``), 5-point derivative, square,
+moving-window integration over ``mwi_s``. Candidates are local maxima of the integrated signal
+that are the largest within +-``refractory_s``; a sequential state machine then decides QRS vs
+noise with adaptive thresholds (signal / noise peak levels), a T-wave slope test and search-back
+for missed beats at ``searchback`` x the mean RR. The R peak is the largest absolute band-passed
+sample within +-``locate_s`` of the candidate.
+
+The state machine only looks at candidates whose neighbourhood is complete and search-back is
+triggered by deadlines in sample time, so :class:`StreamingDetector` (bounded memory) returns
+exactly the peaks of :func:`detect_rpeaks` on the same samples.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from edgecnn.edge.ecg.signal import box_kernel, check_fs, fir_valid, highpass_from_lowpass, pad_edges
+
+
+@dataclass(frozen=True)
+class DetectorConfig:
+    """Pan-Tompkins-style detector parameters (durations in seconds)."""
+
+    lowpass_s: float = 0.025
+    highpass_s: float = 0.16
+    mwi_s: float = 0.15
+    refractory_s: float = 0.2
+    twave_s: float = 0.36
+    twave_slope: float = 0.5
+    searchback: float = 1.5
+    learn_s: float = 2.0
+    rr_cap_s: float = 3.0
+    locate_s: float = 0.08
+    slope_s: float = 0.075
+    signal_weight: float = 0.125
+    noise_weight: float = 0.125
+    threshold_frac: float = 0.2
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict | None) -> DetectorConfig:
+        if not d:
+            return cls()
+        unknown = sorted(set(d) - set(cls.__dataclass_fields__))
+        if unknown:
+            raise ValueError(f"detector config: unknown field(s) {unknown}; valid: {sorted(cls.__dataclass_fields__)}")
+        return cls(**d)
+
+
+class _Kernels:
+    """The detector's kernels at one ``fs`` and the sample counts derived from the config."""
+
+    def __init__(self, fs: float, cfg: DetectorConfig):
+        lp = box_kernel(cfg.lowpass_s, fs)
+        lp2 = np.convolve(lp, lp)
+        self.bandpass = np.convolve(lp2, highpass_from_lowpass(box_kernel(cfg.highpass_s, fs)))
+        self.deriv = np.array([1.0, 2.0, 0.0, -2.0, -1.0]) * (fs / 8.0)
+        self.mwi = box_kernel(cfg.mwi_s, fs)
+        self.h_bp = (len(self.bandpass) - 1) // 2
+        self.h_m = 2 + (len(self.mwi) - 1) // 2
+        self.half = self.h_bp + self.h_m  # raw look-ahead of the integrated signal
+        self.refractory = max(1, int(round(cfg.refractory_s * fs)))
+        self.locate = max(1, int(round(cfg.locate_s * fs)))
+        self.slope = max(1, int(round(cfg.slope_s * fs)))
+        self.reach = max(self.refractory, self.locate, self.slope) + 1  # candidate look-ahead
+        self.twave = int(round(cfg.twave_s * fs))
+        self.learn = int(round(cfg.learn_s * fs))
+        self.rr_cap = int(round(cfg.rr_cap_s * fs))
+
+
+def _features(xpad: np.ndarray, k: _Kernels) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(band-passed, derivative, integrated) aligned arrays from an edge-padded raw segment.
+
+    Output index j corresponds to raw index ``j + k.half`` of ``xpad``.
+    """
+    bp = fir_valid(xpad, k.bandpass)
+    d = fir_valid(bp, k.deriv)
+    m = fir_valid(d * d, k.mwi)
+    h_mwi = (len(k.mwi) - 1) // 2
+    return bp[k.h_m : k.h_m + len(m)], d[h_mwi : h_mwi + len(m)], m
+
+
+# Absolute floor of the integrated feature: a flat line filters to rounding noise (~1e-30 here,
+# platform dependent: aarch64's FMA leaves different dust than x86), real QRS complexes give
+# values many orders of magnitude above it.
+MIN_FEATURE = 1e-12
+
+
+def _candidates(bp, d, m, a0: int, lo: int, hi: int, k: _Kernels):
+    """Candidates with absolute index in [lo, hi): arrays start at absolute index ``a0``.
+
+    Arrays must cover [lo - reach, hi + reach) or end at the record's edge. Returns
+    (index, height, slope, r_peak) arrays.
+    """
+    n = len(m)
+    s0, s1 = max(0, lo - k.reach - a0), min(n, hi + k.reach - a0)
+    if s1 - s0 < 1:
+        return (np.zeros(0, np.int64),) * 1 + (np.zeros(0),) * 2 + (np.zeros(0, np.int64),)
+    seg = m[s0:s1]
+    left = np.concatenate([[-np.inf], seg[:-1]])
+    right = np.concatenate([seg[1:], [-np.inf]])
+    if s0 > 0:
+        left[0] = m[s0 - 1]
+    if s1 < n:
+        right[-1] = m[s1]
+    peaks = np.flatnonzero((seg > left) & (seg >= right)) + s0
+    peaks = peaks[m[peaks] > MIN_FEATURE]  # floating-point dust on a flat line is no QRS
+    keep = np.ones(len(peaks), bool)
+    for j in range(1, len(peaks)):
+        close = (peaks[j:] - peaks[:-j]) <= k.refractory
+        if not close.any():
+            break
+        a, b = m[peaks[:-j]], m[peaks[j:]]
+        keep[:-j] &= ~(close & (a < b))
+        keep[j:] &= ~(close & (a >= b))
+    c = peaks[keep]
+    c = c[(c + a0 >= lo) & (c + a0 < hi)]
+    if len(c) == 0:
+        return np.zeros(0, np.int64), np.zeros(0), np.zeros(0), np.zeros(0, np.int64)
+    slope = _window_reduce(np.abs(d), c, k.slope, np.max)[0]
+    r = _window_reduce(np.abs(bp), c, k.locate, np.argmax)[1]
+    return c + a0, m[c], slope, r + a0
+
+
+def _window_reduce(v, c, half, how):
+    """Per index in ``c``: reduce ``v[c-half : c+half+1]`` (clipped to the array) with max / argmax."""
+    offs = np.arange(-half, half + 1)
+    idx = c[:, None] + offs[None, :]
+    valid = (idx >= 0) & (idx < len(v))
+    vals = np.where(valid, v[np.clip(idx, 0, len(v) - 1)], -np.inf)
+    if how is np.max:
+        return vals.max(axis=1), None
+    return None, idx[np.arange(len(c)), vals.argmax(axis=1)]
+
+
+class _PanTompkins:
+    """Sequential QRS/noise decisions over candidates (index, height, slope, r)."""
+
+    def __init__(self, fs: float, cfg: DetectorConfig, k: _Kernels):
+        self.cfg, self.k, self.fs = cfg, k, fs
+        self.spk = self.npk = 0.0
+        self.last = None  # (index, slope) of the last QRS
+        self.anchor = None  # search-back looks at candidates after this index
+        self.rr: list[float] = []
+        self.pending: list[tuple[int, float, float, int]] = []
+        self.peaks: list[int] = []
+
+    def start(self, heights: np.ndarray) -> None:
+        top = float(np.max(heights)) if len(heights) else 0.0
+        self.spk, self.npk = 0.5 * top, 0.125 * top
+
+    def _thr(self) -> float:
+        return self.npk + self.cfg.threshold_frac * (self.spk - self.npk)
+
+    def _rr_mean(self) -> float:
+        return float(np.mean(self.rr)) if self.rr else self.fs
+
+    def _deadline(self) -> float:
+        if self.last is None:
+            return np.inf
+        return self.anchor + self.cfg.searchback * self._rr_mean()
+
+    def _accept(self, c, h, s, r, weight) -> None:
+        if self.last is not None:
+            self.rr = (self.rr + [min(c - self.last[0], self.k.rr_cap)])[-8:]
+        self.spk = weight * h + (1 - weight) * self.spk
+        self.last, self.anchor = (c, s), c
+        self.pending = []
+        self.peaks.append(int(r))
+
+    def _is_twave(self, c, s) -> bool:
+        return self.last is not None and c - self.last[0] < self.k.twave and s < self.cfg.twave_slope * self.last[1]
+
+    def advance(self, t: float) -> None:
+        """Run every search-back whose deadline is before sample ``t``."""
+        while (dl := self._deadline()) < t:
+            thr2 = 0.5 * self._thr()
+            pool = [p for p in self.pending if p[0] <= dl and p[1] > thr2 and not self._is_twave(p[0], p[2])]
+            if pool:
+                best = max(pool, key=lambda p: p[1])
+                rest = [p for p in self.pending if p[0] > best[0]]
+                self._accept(*best, weight=0.25)
+                self.pending = rest
+            else:
+                self.anchor = dl
+                self.spk = 0.5 * (self.spk + self.npk)
+                self.pending = [p for p in self.pending if p[0] > dl]
+
+    def feed(self, c, h, s, r) -> None:
+        self.advance(c)
+        if self.last is not None and c - self.last[0] < self.k.refractory:
+            return
+        if h > self._thr() and not self._is_twave(c, s):
+            self._accept(c, h, s, r, weight=self.cfg.signal_weight)
+            return
+        self.npk = self.cfg.noise_weight * h + (1 - self.cfg.noise_weight) * self.npk
+        self.pending.append((c, h, s, r))
+
+
+DETECTORS = {"pantompkins": (_PanTompkins, DetectorConfig)}
+
+
+def _detector_parts(method: str, config):
+    try:
+        state_cls, cfg_cls = DETECTORS[method]
+    except KeyError:
+        raise ValueError(f"detector must be one of {sorted(DETECTORS)}, got {method!r}") from None
+    if config is None or isinstance(config, dict):
+        config = cfg_cls.from_dict(config)
+    return state_cls, config
+
+
+def detect_rpeaks(x, fs: float, method: str = "pantompkins", config=None) -> np.ndarray:
+    """R-peak sample indices (int64, increasing) of a single-lead ECG ``x`` sampled at ``fs`` Hz.
+
+    ``x`` must be finite (check with :func:`edgecnn.edge.ecg.runtime.check_signal`); a flat or
+    too-short signal gives an empty array.
+    """
+    fs = check_fs(fs)
+    state_cls, cfg = _detector_parts(method, config)
+    x = np.asarray(x, np.float64).ravel()
+    if len(x) < 2:
+        return np.zeros(0, np.int64)
+    k = _Kernels(fs, cfg)
+    bp, d, m = _features(pad_edges(x, k.half, k.half), k)
+    cand = _candidates(bp, d, m, 0, 0, len(x), k)
+    state = state_cls(fs, cfg, k)
+    state.start(cand[1][cand[0] < k.learn])
+    for c, h, s, r in zip(*cand, strict=True):
+        state.feed(int(c), float(h), float(s), int(r))
+    state.advance(len(x))
+    return _clean(np.asarray(state.peaks, np.int64))
+
+
+def _clean(peaks: np.ndarray) -> np.ndarray:
+    return np.unique(peaks) if len(peaks) else np.zeros(0, np.int64)
+
+
+class StreamingDetector:
+    """Feed samples in chunks; get each R peak once it is final (same peaks as the batch call).
+
+    Memory is bounded (a few seconds of samples plus the candidates since the last QRS);
+    latency is the feature look-ahead plus ``refractory_s`` for a QRS found directly, and up to
+    ``searchback`` x mean RR for one found by search-back.
+    """
+
+    def __init__(self, fs: float, method: str = "pantompkins", config=None):
+        self.fs = check_fs(fs)
+        state_cls, self.config = _detector_parts(method, config)
+        self.k = _Kernels(self.fs, self.config)
+        self.state = state_cls(self.fs, self.config, self.k)
+        self._buf = np.zeros(0)
+        self._buf_start = -self.k.half  # absolute index of _buf[0] (negative = left padding)
+        self._n = 0  # real samples received
+        self._scanned = 0  # candidates before this index have been extracted
+        self._early: list[tuple] = []  # candidates collected during the learning period
+        self._started = False
+        self._emitted = 0
+        self._done = False
+
+    @property
+    def n_samples(self) -> int:
+        return self._n
+
+    @property
+    def final_before(self) -> int:
+        """Every R peak before this sample index has been returned (none will be added there)."""
+        if not self._started:
+            return 0
+        lo = min([self._scanned] + [p[0] for p in self.state.pending])
+        return lo - self.k.locate
+
+    def push(self, samples) -> np.ndarray:
+        """Add samples (1-D, finite); returns the R peaks (absolute indices) now final."""
+        if self._done:
+            raise ValueError("StreamingDetector.push: the stream was already flushed")
+        x = np.asarray(samples, np.float64).ravel()
+        if len(x) == 0:
+            return np.zeros(0, np.int64)
+        pad = np.full(self.k.half if self._n == 0 else 0, x[0])
+        self._buf = np.concatenate([self._buf, pad, x])
+        self._n += len(x)
+        return self._process(final=False)
+
+    def flush(self) -> np.ndarray:
+        """End of stream: pad the right edge and return the remaining peaks."""
+        if self._done:
+            return np.zeros(0, np.int64)
+        self._done = True
+        if self._n < 2:
+            return np.zeros(0, np.int64)
+        self._buf = np.concatenate([self._buf, np.full(self.k.half, self._buf[-1])])
+        return self._process(final=True)
+
+    def _process(self, final: bool) -> np.ndarray:
+        k = self.k
+        bp, d, m = _features(self._buf, k)
+        a0 = self._buf_start + k.half  # absolute index of m[0]
+        end = a0 + len(m)  # m known for [a0, end)
+        hi = self._n if final else min(self._n, end - k.reach)
+        if hi > self._scanned:
+            cand = _candidates(bp, d, m, a0, self._scanned, hi, k)
+            self._scanned = hi
+            self._feed(list(zip(*(a.tolist() for a in cand), strict=True)), hi, final)
+        keep_from = self._scanned - k.reach - k.half - 1
+        drop = max(0, keep_from - self._buf_start)
+        if drop:
+            self._buf, self._buf_start = self._buf[drop:], self._buf_start + drop
+        return self._take()
+
+    def _feed(self, cands: list, horizon: int, final: bool) -> None:
+        if not self._started:
+            self._early.extend(cands)
+            if horizon < self.k.learn and not final:
+                return
+            self.state.start(np.array([c[1] for c in self._early if c[0] < self.k.learn]))
+            cands, self._early, self._started = self._early, [], True
+        for c, h, s, r in cands:
+            self.state.feed(int(c), float(h), float(s), int(r))
+        self.state.advance(self._n if final else horizon)
+
+    def _take(self) -> np.ndarray:
+        new = self.state.peaks[self._emitted :]
+        self._emitted = len(self.state.peaks)
+        if len(self.state.peaks) > 64:
+            self.state.peaks = self.state.peaks[-1:]
+            self._emitted = 1
+        return np.asarray(new, np.int64)
