@@ -31,6 +31,8 @@ def run(args) -> int:
 
     from edgecnn.train.cli import require_tensorflow
 
+    if args.max_drop is not None and args.eval_data is None:
+        raise ValueError("--max-drop needs --eval-data (labelled data to compare float and int8 on)")
     require_tensorflow()
     from edgecnn.convert.pipeline import convert_model, summary_text
 

@@ -43,7 +43,7 @@ def convert_model(model_path, *, task, calib, out, float_out=None, io_dtype="int
     from edgecnn.train.core.keras_model import KerasModel
 
     if max_drop is not None and eval_data is None:
-        raise ValueError("--max-drop needs --eval-data (labelled data to compare float and int8 on)")
+        raise ValueError("max_drop needs eval_data (labelled data to compare float and int8 on)")
     keras_model = KerasModel(model_path, task=task)
     meta = dict(keras_model.metadata)
     calib = calib or meta.get("provenance", {}).get("data") or "builtin:synthetic"

@@ -16,6 +16,7 @@ file frame by frame without dropping (offline annotation).
 
 from __future__ import annotations
 
+import os
 import re
 import threading
 import time
@@ -26,6 +27,11 @@ from pathlib import Path
 import numpy as np
 
 from edgecnn.edge.core.errors import InputDataError
+
+# FFmpeg (inside OpenCV) prints its own lines ("moov atom not found", "[mpeg4 @ 0x..] Error at MB")
+# straight to the terminal; we report unreadable and truncated videos ourselves, in one line. The
+# level is read once, when the first capture opens; a user can still set it (e.g. 24 = warnings).
+os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
 
 STAGES = ("capture", "preprocess", "invoke", "postprocess")
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg")
@@ -136,6 +142,12 @@ class FrameReader:
             return self._frame, self._seq, self._frame_time
 
     @property
+    def frames_read(self) -> int:
+        """Frames read from the source so far (processed or dropped)."""
+        with self._cond:
+            return self._seq
+
+    @property
     def finished(self) -> bool:
         """True once the source has ended (end of file, or reconnecting was given up)."""
         with self._cond:
@@ -208,6 +220,19 @@ class Source:
     reader: FrameReader
     fps: float
     label: str  # "camera:N" or the file path
+    declared_frames: int | None = None  # a file's frame count from its header
+
+    def warnings(self) -> list[str]:
+        """After the loop: what went wrong with the source that the frames cannot show."""
+        out = []
+        read = self.reader.frames_read
+        if self.declared_frames and self.reader.finished and read < self.declared_frames - 1:
+            out.append(f"{self.label}: the video ended after {read} of the {self.declared_frames} frames its "
+                       "header declares (truncated or damaged file)")
+        if self.reader.errors and self.declared_frames is None:
+            out.append(f"{self.label}: {len(self.reader.errors)} failed (re)connection attempt(s); "
+                       f"last: {self.reader.errors[-1]}")
+        return out
 
 
 def open_source(*, camera: int | None = None, path=None, every_frame: bool = False,
@@ -239,10 +264,13 @@ def open_source(*, camera: int | None = None, path=None, every_frame: bool = Fal
     probe = quiet_capture(str(path))
     if not probe.isOpened():
         raise InputDataError(f"{path}: cannot open video (unsupported codec or corrupt file)")
-    fps = probe.get(cv2.CAP_PROP_FPS) or DEFAULT_CAMERA_FPS
+    fps = probe.get(cv2.CAP_PROP_FPS)
+    fps = float(fps) if np.isfinite(fps) and 0 < fps <= 1000 else DEFAULT_CAMERA_FPS
+    count = probe.get(cv2.CAP_PROP_FRAME_COUNT)
+    declared = int(count) if np.isfinite(count) and 0 < count < 1e9 else None
     probe.release()
     cfg = ReaderConfig(live=False, drop=not every_frame, pace_fps=None if every_frame else fps)
-    return Source(FrameReader(lambda: cv2.VideoCapture(str(path)), cfg).start(), fps, str(path))
+    return Source(FrameReader(lambda: cv2.VideoCapture(str(path)), cfg).start(), fps, str(path), declared)
 
 
 def run_loop(reader: FrameReader, pipeline, on_frame: Callable, *, max_frames: int | None = None,

@@ -48,6 +48,36 @@ def _named(exc: OSError, target: Path) -> OSError:
     return OSError(exc.errno, exc.strerror or str(exc), str(target))
 
 
+def regular_file(path: str | os.PathLike, what: str, max_bytes: int, *, error: type[Exception] | None = None,
+                 missing: str | None = None, hint: str = "") -> tuple[Path, os.stat_result]:
+    """``(path, stat)`` of an existing regular file of at most ``max_bytes``, checked before anything
+    opens it: a FIFO would block, a device never ends, a folder or a dangling symlink would fail
+    deep inside a reader. Every refusal raises ``error`` (default InputDataError) naming the file,
+    what it should be (``what``: "model file", "gallery", ...) and what it is. ``missing``
+    replaces the not-found message; ``hint`` ends the not-a-regular-file one."""
+    import stat
+
+    from edgecnn.edge.core.errors import InputDataError
+
+    error = error or InputDataError
+    p = Path(path)
+    try:
+        st = p.stat()
+    except FileNotFoundError:
+        if p.is_symlink():
+            raise error(f"{p}: a symlink whose target does not exist (expected a {what})") from None
+        raise error(f"{p}: {missing or what + ' not found'}") from None
+    except OSError as exc:  # ELOOP, EACCES, ENAMETOOLONG, ...
+        raise error(f"{p}: cannot open the {what} ({exc.strerror or exc})") from None
+    if stat.S_ISDIR(st.st_mode):
+        raise error(f"{p}: is a folder, not a regular file (expected a {what})")
+    if not stat.S_ISREG(st.st_mode):
+        raise error(f"{p}: the {what} is not a regular file (a device, FIFO or socket{hint})")
+    if st.st_size > max_bytes:
+        raise error(f"{p}: {st.st_size} bytes, more than the {max_bytes} a {what} may have")
+    return p, st
+
+
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     """Write ``data`` to ``path`` through a temporary file in the same folder and ``os.replace``.
 

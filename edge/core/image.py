@@ -69,11 +69,9 @@ def load_image(path, *, color: str = "RGB") -> np.ndarray:
 
     The size in the file's header is checked before decoding: a header claiming 100000 x 100000
     pixels is refused, not allocated."""
-    p = Path(path)
-    if not p.is_file():
-        raise InputDataError(f"{p}: image file not found (or not a regular file)")
-    if p.stat().st_size > MAX_IMAGE_BYTES:
-        raise InputDataError(f"{p}: {p.stat().st_size} bytes, larger than the {MAX_IMAGE_BYTES} an image may have")
+    from edgecnn.edge.core.fileio import regular_file
+
+    p, _ = regular_file(path, "image file", MAX_IMAGE_BYTES)
     try:
         w, h = image_size(p)
     except (InputDataError, struct.error, OSError, cv2.error):

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import stat
-from pathlib import Path
 from typing import Any
 
 from edgecnn import tasks as _tasks
@@ -76,20 +74,9 @@ MAX_METADATA_DEPTH = 32          # nesting of objects/arrays (ours: 5)
 
 
 def read_model_bytes(path: str | os.PathLike) -> bytes:
-    p = Path(path)
-    try:
-        st = p.stat()
-    except FileNotFoundError:
-        reason = "a symlink whose target does not exist" if p.is_symlink() else "model file not found"
-        raise ModelFileError(f"{p}: {reason}") from None
-    except OSError as exc:  # ELOOP, EACCES, ...
-        raise ModelFileError(f"{p}: cannot open the model file ({exc.strerror or exc})") from None
-    if stat.S_ISDIR(st.st_mode):
-        raise ModelFileError(f"{p}: is a folder, expected a .tflite file")
-    if not stat.S_ISREG(st.st_mode):
-        raise ModelFileError(f"{p}: is not a regular file (a FIFO, device or socket), expected a .tflite file")
-    if st.st_size > MAX_MODEL_BYTES:
-        raise ModelFileError(f"{p}: {st.st_size} bytes, larger than any TFLite model ({MAX_MODEL_BYTES})")
+    from edgecnn.edge.core.fileio import regular_file
+
+    p, _ = regular_file(path, "model file", MAX_MODEL_BYTES, error=ModelFileError, hint=", expected a .tflite file")
     try:
         return p.read_bytes()
     except OSError as exc:

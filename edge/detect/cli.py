@@ -147,6 +147,8 @@ def _run_stream(detector, args, *, camera: int | None = None, path: Path | None 
         if writer is not None:
             writer.close()
     summary = stats.as_dict()
+    for warning in source.warnings():
+        print(f"edgecnn: warning: {warning}", file=sys.stderr)
     _emit(args, {"summary": summary},
           f"{summary['frames']} frames, {summary['fps']} FPS, dropped {summary['dropped']}, "
           f"reconnects {summary['reconnects']}, ms per stage {summary['stage_ms']}")

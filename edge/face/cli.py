@@ -238,6 +238,8 @@ def _identify_frames(args, emb, g, tau, tau_source, *, camera=None, path=None) -
     finally:
         source.reader.stop()
     summary = {"frames": stats.frames, "faces": faces, **stats.as_dict()}
+    for warning in source.warnings():
+        print(f"edgecnn: warning: {warning}", file=sys.stderr)
     if args.json:
         emit_json({"summary": summary})
     else:

@@ -20,7 +20,6 @@ import io
 import json
 import math
 import os
-import stat
 import time
 import zipfile
 from dataclasses import dataclass, field, replace
@@ -30,7 +29,7 @@ from typing import NamedTuple
 import numpy as np
 
 from edgecnn.edge.core.errors import InputDataError
-from edgecnn.edge.core.fileio import atomic_write_bytes, real_target
+from edgecnn.edge.core.fileio import atomic_write_bytes, real_target, regular_file
 from edgecnn.edge.face.runtime import DEFAULT_DISTANCE, DISTANCES, distance_matrix, l2_normalize
 
 FORMAT = "edgecnn.gallery"
@@ -254,17 +253,8 @@ def load_gallery(path: str | os.PathLike, fingerprint: str | None = None) -> Gal
     """Read a gallery; with ``fingerprint``, refuse one built with another model. Every field is
     checked; a damaged or hand-edited gallery is refused with the field, the expected and the
     actual value."""
-    p = Path(path)
-    try:
-        st = p.stat()
-    except FileNotFoundError:
-        raise InputDataError(f"{p}: gallery not found (create it with `edgecnn face enroll`)") from None
-    except OSError as exc:
-        raise InputDataError(f"{p}: cannot read the gallery ({exc.strerror or exc})") from None
-    if not stat.S_ISREG(st.st_mode):
-        raise InputDataError(f"{p}: gallery is not a regular file")
-    if st.st_size > MAX_GALLERY_BYTES:
-        raise InputDataError(f"{p}: gallery is {st.st_size} bytes, more than the {MAX_GALLERY_BYTES} this reads")
+    p, _ = regular_file(path, "gallery", MAX_GALLERY_BYTES,
+                        missing="gallery not found (create it with `edgecnn face enroll`)")
     try:
         with zipfile.ZipFile(io.BytesIO(p.read_bytes())) as z:
             header = json.loads(_member(z, "header", np.uint8, 1, MAX_HEADER_BYTES).tobytes().decode("utf-8"))

@@ -1,5 +1,6 @@
 import json
 import os
+import re
 
 import pytest
 
@@ -173,3 +174,40 @@ class TestAtomicFolder:
             (stage / "y").write_text("new")
         assert sorted(x.name for x in rep.iterdir()) == ["y"]
         assert sorted(x.name for x in tmp_path.iterdir()) == ["report"]
+
+
+class TestRegularFile:
+    """The one boundary check every reader (model, gallery, image, WFDB files) goes through."""
+
+    def test_each_refusal_names_the_file_and_what_it_should_be(self, tmp_path):
+        import os
+
+        from edgecnn.edge.core.errors import InputDataError, ModelFileError
+        from edgecnn.edge.core.fileio import regular_file
+
+        ok = tmp_path / "ok.bin"
+        ok.write_bytes(b"x" * 10)
+        p, st = regular_file(ok, "thing", 10)
+        assert p == ok and st.st_size == 10
+        (tmp_path / "dir").mkdir()
+        (tmp_path / "dangling").symlink_to(tmp_path / "nowhere")
+        os.mkfifo(tmp_path / "fifo")
+        cases = [
+            (tmp_path / "none", "none: thing not found"),
+            (tmp_path / "dangling", "a symlink whose target does not exist (expected a thing)"),
+            (tmp_path / "dir", "is a folder, not a regular file (expected a thing)"),
+            (tmp_path / "fifo", "the thing is not a regular file (a device, FIFO or socket)"),
+            ("/dev/zero", "the thing is not a regular file"),
+        ]
+        for path, message in cases:
+            with pytest.raises(InputDataError, match=re.escape(message)):
+                regular_file(path, "thing", 10)
+        with pytest.raises(InputDataError, match=re.escape("11 bytes, more than the 10 a thing may have")):
+            ok.write_bytes(b"x" * 11)
+            regular_file(ok, "thing", 10)
+        with pytest.raises(ModelFileError, match="custom"):
+            regular_file(tmp_path / "none", "model file", 10, error=ModelFileError, missing="custom")
+        loop = tmp_path / "loop"
+        loop.symlink_to(loop)
+        with pytest.raises(InputDataError, match="cannot open the thing"):
+            regular_file(loop, "thing", 10)

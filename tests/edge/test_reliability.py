@@ -348,3 +348,57 @@ class TestDamagedTaskMetadata:
                         b'"labels":["N","S","V","F"]')
         code, out, err = _cli(capsys, "ecg", m, "builtin:ecg-sample")
         assert code == 2 and len(err.splitlines()) == 1 and "4 labels" in err and "5 class" in err, err
+
+
+class TestDamagedVideo:
+    """FFmpeg's own lines never reach the terminal; a damaged video is reported in one line of ours."""
+
+    @staticmethod
+    def _videos(tmp_path):
+        import cv2
+
+        rng = np.random.default_rng(0)
+        paths = {}
+        for name, fourcc in (("v.mp4", "mp4v"), ("v.avi", "MJPG")):
+            w = cv2.VideoWriter(str(tmp_path / name), cv2.VideoWriter_fourcc(*fourcc), 30, (160, 120))
+            for _ in range(40):
+                w.write(rng.integers(0, 255, (120, 160, 3), np.uint8))
+            w.release()
+            paths[name] = (tmp_path / name).read_bytes()
+        if len(paths["v.mp4"]) < 10_000:
+            pytest.skip("this OpenCV build cannot write mp4v")
+        b = bytearray(paths["v.mp4"])
+        for i in range(len(b) // 3, len(b) // 3 + 3000, 7):  # flip bits inside the coded frames
+            b[i] ^= 0xFF
+        (tmp_path / "bitflip.mp4").write_bytes(bytes(b))
+        (tmp_path / "cut.mp4").write_bytes(paths["v.mp4"][: len(paths["v.mp4"]) // 2])  # no moov atom
+        (tmp_path / "cut.avi").write_bytes(paths["v.avi"][: len(paths["v.avi"]) // 2])
+        return tmp_path
+
+    def _run(self, *argv):
+        import subprocess
+        import sys
+
+        env = {k: v for k, v in __import__("os").environ.items() if k != "OPENCV_FFMPEG_LOGLEVEL"}
+        return subprocess.run([sys.executable, "-m", "edgecnn.cli", *map(str, argv)], capture_output=True,
+                              text=True, timeout=120, env=env)
+
+    def test_decoder_errors_stay_off_the_terminal(self, tmp_path):
+        d = self._videos(tmp_path)
+        model = FIXTURES / "det_tiny_int8.tflite"
+        r = self._run("detect", model, d / "bitflip.mp4", "--json", "--every-frame")
+        assert r.returncode == 0 and r.stderr == "", r.stderr  # concealed frames are still frames
+        assert json.loads(r.stdout.splitlines()[-1])["summary"]["frames"] == 40
+        r = self._run("detect", model, d / "cut.mp4", "--json")
+        assert r.returncode == 2 and r.stdout == ""
+        assert r.stderr.splitlines() == [f"edgecnn: error: {d / 'cut.mp4'}: cannot open video (unsupported codec "
+                                         "or corrupt file)"]
+
+    def test_truncated_video_is_reported(self, tmp_path):
+        d = self._videos(tmp_path)
+        r = self._run("detect", FIXTURES / "det_tiny_int8.tflite", d / "cut.avi", "--json", "--every-frame")
+        summary = json.loads(r.stdout.splitlines()[-1])["summary"]
+        assert r.returncode == 0 and 0 < summary["frames"] < 40
+        assert r.stderr.splitlines() == [f"edgecnn: warning: {d / 'cut.avi'}: the video ended after "
+                                         f"{summary['frames']} of the 40 frames its header declares "
+                                         "(truncated or damaged file)"]
