@@ -27,12 +27,12 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from edgecnn.edge import boxes as B  # noqa: E402
 from edgecnn.edge.core.camera import FrameReader, ReaderConfig, run_loop  # noqa: E402
 from edgecnn.edge.core.fileio import atomic_write_json  # noqa: E402
 from edgecnn.edge.core.image import IMAGE_SUFFIXES, load_image  # noqa: E402
 from edgecnn.edge.core.interpreter import load_model  # noqa: E402
-from edgecnn.edge.detect.runtime import Detector  # noqa: E402
+from edgecnn.edge.detect import boxes as B  # noqa: E402
+from edgecnn.edge.detect.runtime import Detector, FramePipeline  # noqa: E402
 
 
 def best_ms(fn, repeats: int) -> float:
@@ -126,7 +126,7 @@ def video_fps(model_path: Path, video: Path, threads: int) -> dict:
     for name, cfg in (("every_frame", ReaderConfig(live=False, drop=False)),
                       ("paced_30fps_dropping", ReaderConfig(live=False, drop=True, pace_fps=30.0))):
         reader = FrameReader(lambda: cv2.VideoCapture(str(video)), cfg).start()
-        stats = run_loop(reader, det, lambda *a: True)
+        stats = run_loop(reader, FramePipeline(det), lambda *a: True)
         reader.stop()
         out[name] = stats.as_dict()
     return out

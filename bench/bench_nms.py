@@ -30,7 +30,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from edgecnn.edge import boxes as B  # noqa: E402
+from edgecnn.edge.detect import boxes as B  # noqa: E402
 
 IMG = 640.0
 

@@ -103,13 +103,30 @@ class TestLoopWithModel:
     @pytest.mark.skipif(not FIXTURE.is_file(), reason="det fixture missing")
     def test_stage_times_and_callback(self):
         from edgecnn.edge.core.interpreter import load_model
-        from edgecnn.edge.detect.runtime import Detector
+        from edgecnn.edge.detect.runtime import Detector, FramePipeline
 
         det = Detector(load_model(FIXTURE, num_threads=1))
         reader = FrameReader(lambda: FakeSource(4), ReaderConfig(live=False, drop=False)).start()
         got = []
-        stats = run_loop(reader, det, lambda seq, f, d, t: got.append((seq, len(d), sorted(t))))
+        stats = run_loop(reader, FramePipeline(det), lambda seq, f, d, t: got.append((seq, len(d), sorted(t))))
         reader.stop()
         assert [g[0] for g in got] == [1, 2, 3, 4]
         assert all(g[2] == sorted(STAGES) for g in got)
         assert stats.as_dict()["fps"] > 0 and stats.stage_ms()["invoke"] > 0
+
+    @pytest.mark.skipif(not FIXTURE.is_file(), reason="det fixture missing")
+    def test_frame_pipeline_turns_bgr_frames_to_rgb(self):
+        """Camera frames are BGR; the detector wants RGB: the pipeline converts, once."""
+        from edgecnn.edge.core.interpreter import load_model
+        from edgecnn.edge.detect.runtime import Detector, FramePipeline
+
+        det = Detector(load_model(FIXTURE, num_threads=1))
+        rgb = np.zeros((48, 64, 3), np.uint8)
+        rgb[..., 0] = 200  # red
+        bgr = rgb[..., ::-1].copy()
+        via_pipeline, _ = FramePipeline(det).preprocess(bgr)
+        direct, _ = det.preprocess(rgb)
+        swapped, _ = det.preprocess(bgr)
+        name = next(iter(direct))
+        np.testing.assert_array_equal(via_pipeline[name], direct[name])
+        assert not np.array_equal(swapped[name], direct[name])

@@ -122,17 +122,26 @@ class TestStaleTemporaries:
         target = tmp_path / "model.bin"
         old, new = b"o" * 3_000_000, b"n" * 3_000_000
         fileio.atomic_write_bytes(target, old)
-        code = ("import sys; from edgecnn.edge import fileio\n"
+        started = tmp_path / "started"
+        code = ("import sys; from pathlib import Path; from edgecnn.edge.core import fileio\n"
+                "Path(sys.argv[2]).touch()\n"
                 "while True: fileio.atomic_write_bytes(sys.argv[1], b'n' * 3_000_000)\n")
         rng = random.Random(0)
         for _ in range(5):
-            proc = subprocess.Popen([sys.executable, "-c", code, str(target)])
-            time.sleep(0.3 + rng.random() * 0.4)
+            started.unlink(missing_ok=True)
+            proc = subprocess.Popen([sys.executable, "-c", code, str(target), str(started)])
+            deadline = time.monotonic() + 60
+            while not started.exists():  # the writer is past its imports: it is writing when killed
+                assert proc.poll() is None, "the writer died before it started writing"
+                assert time.monotonic() < deadline
+                time.sleep(0.01)
+            time.sleep(0.05 + rng.random() * 0.3)
             proc.send_signal(signal.SIGKILL)
-            proc.wait()
+            assert proc.wait() == -signal.SIGKILL
             assert target.read_bytes() in (old, new)
+        assert target.read_bytes() == new  # some write completed between the kills
         fileio.atomic_write_bytes(target, new)
-        assert sorted(x.name for x in tmp_path.iterdir()) == ["model.bin"]
+        assert sorted(x.name for x in tmp_path.iterdir()) == ["model.bin", "started"]
 
 
 class TestAtomicFolder:

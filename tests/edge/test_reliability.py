@@ -402,3 +402,77 @@ class TestDamagedVideo:
         assert r.stderr.splitlines() == [f"edgecnn: warning: {d / 'cut.avi'}: the video ended after "
                                          f"{summary['frames']} of the 40 frames its header declares "
                                          "(truncated or damaged file)"]
+
+
+class TestKilledWriters:
+    """kill -9 at random points of `face enroll` and `eval --report`: the gallery and the report
+    folder are always a whole old or a whole new version, and the next run removes the leftovers."""
+
+    @staticmethod
+    def _kill_at_random(argv, rounds, seed, check):
+        import random
+        import signal
+        import subprocess
+        import sys
+        import time
+
+        def start():
+            return subprocess.Popen([sys.executable, "-m", "edgecnn.cli", *map(str, argv)],
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+        t0 = time.monotonic()  # one whole run first: the kills land anywhere inside its duration
+        assert start().wait() == 0
+        duration = time.monotonic() - t0
+        check()
+        rng = random.Random(seed)
+        killed = 0
+        for _ in range(rounds):
+            proc = start()
+            time.sleep(rng.uniform(0.1, 0.95) * duration)
+            proc.send_signal(signal.SIGKILL)
+            killed += proc.wait() == -signal.SIGKILL
+            check()
+        return killed
+
+    def test_enroll_killed(self, tmp_path, capsys):
+        from edgecnn.edge.face.gallery import load_gallery
+
+        model, faces = FIXTURES / "face_tiny_int8.tflite", FIXTURES / "faces"
+        g = tmp_path / "g.npz"
+        assert _cli(capsys, "face", "enroll", model, "--gallery", g, "--name", "p0", faces / "person_0" / "0.png")[0] == 0
+        versions = {g.read_bytes()}
+
+        def check():
+            data = g.read_bytes()
+            gal = load_gallery(g)  # never half a file
+            assert gal.names[0] == "p0" and set(gal.names) <= {"p0", "p1"}
+            versions.add(data)
+
+        argv = ["face", "enroll", model, "--gallery", g, "--name", "p1", *sorted((faces / "person_1").iterdir())]
+        killed = self._kill_at_random(argv, 6, 0, check)
+        assert killed >= 3  # most runs were still going when killed
+        assert _cli(capsys, *argv)[0] == 0
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["g.npz", "g.npz.lock"]  # leftovers removed
+
+    def test_report_killed(self, tmp_path, capsys):
+        import json
+
+        rep = tmp_path / "report"
+        rep.mkdir()
+        (rep / "OLD").write_text("old report")
+        (rep / "eval.json").write_text('{"old": true}')
+        argv = ["eval", FIXTURES / "det_tiny_int8.tflite", "--data", FIXTURES / "det" / "voc", "--report", rep]
+
+        def check():
+            names = sorted(p.name for p in rep.iterdir())
+            if "OLD" in names:
+                assert names == ["OLD", "eval.json"] and json.loads((rep / "eval.json").read_text()) == {"old": True}
+            else:  # the new report, whole
+                assert {"eval.json", "pr_curve.png"} <= set(names), names
+                assert json.loads((rep / "eval.json").read_text())["task"] == "detect"
+
+        killed = self._kill_at_random(argv, 6, 1, check)
+        assert killed >= 3
+        assert _cli(capsys, *argv)[0] == 0
+        check()
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["report"]  # staging folders removed
