@@ -121,11 +121,17 @@ class TestEvalArgs:
         with pytest.raises(ValueError, match="--bogus"):
             evaluate_with_edge_code(None, "ecg", "unused", ["--bogus", "1"])
 
-    def test_max_drop_needs_eval_data(self):
+    def test_max_drop_needs_eval_data(self, tmp_path, capsys):
+        """The library names its parameters, the command its flags."""
+        from edgecnn.cli import main
         from edgecnn.convert.pipeline import convert_model
 
-        with pytest.raises(ValueError, match="--eval-data"):
+        with pytest.raises(ValueError, match="^max_drop needs eval_data"):
             convert_model("m.keras", task="ecg", calib=None, out="x.tflite", max_drop=1.0)
+        code = main(["convert", str(tmp_path / "m.keras"), "--task", "ecg", "--out", str(tmp_path / "x.tflite"),
+                     "--max-drop", "1"])
+        err = capsys.readouterr().err
+        assert code == 2 and "--max-drop needs --eval-data" in err and not (tmp_path / "x.tflite").exists()
 
 
 class TestPortabilityWarnings:
