@@ -58,6 +58,7 @@ class Record:
     name: str
     units: str = "mV"
     leads: tuple[str, ...] = field(default_factory=tuple)
+    lead_reason: str = ""  # why this lead: asked for, the lead table's match, the only signal (see choose_lead)
 
 
 @dataclass(frozen=True)
@@ -149,14 +150,16 @@ def _decode(raw: bytes, fmt: int, nsig: int, source: Path) -> np.ndarray:
 def read_wfdb(path, lead: str | int | None = None) -> Record:
     """Read one lead of a WFDB record (``dir/100``, ``dir/100.hea`` or ``dir/100.dat``).
 
-    ``lead``: signal name (e.g. ``MLII``) or index; default the first signal.
+    ``lead``: signal name (e.g. ``MLII``) or index; default the lead table's choice
+    (:func:`choose_lead`: MLII, ML2, II, ECG1, else the only signal, else an error). The Record's
+    ``lead`` and ``lead_reason`` say which lead was read and why.
     """
     base = _record_base(path)
     hea = base.with_suffix(".hea")
     if not hea.is_file():
         raise InputDataError(f"{base}: no WFDB header {hea.name} (expected {hea})")
     fs, nsamp, specs = _parse_header(hea)
-    idx = _pick_lead([s.desc or f"sig{i}" for i, s in enumerate(specs)], lead, hea)
+    idx, reason = choose_lead([s.desc or f"sig{i}" for i, s in enumerate(specs)], lead, hea)
     spec = specs[idx]
     group = [i for i, s in enumerate(specs) if s.file == spec.file]
     if any(specs[i].fmt != spec.fmt for i in group):
@@ -175,7 +178,7 @@ def read_wfdb(path, lead: str | int | None = None) -> Record:
         signal = np.where(invalid, np.nan, signal)
     leads = tuple(s.desc for s in specs)
     return Record(signal.astype(np.float64), check_fs(fs, f"{hea.name} sampling rate"), leads[idx] or f"sig{idx}",
-                  base.name, spec.units, leads)
+                  base.name, spec.units, leads, reason)
 
 
 def _read_signal_file(dat: Path, offset: int) -> bytes:
@@ -211,10 +214,53 @@ def _check_size(raw: bytes, fmt: int, nsig: int, nsamp: int, dat: Path, hea: Pat
                              f"signal(s) in format {fmt} = {need}: the header's count or format is wrong")
 
 
+# The lead table: signal names of a (modified) lead II channel in PhysioNet databases, in order of
+# preference. The classifier is trained on MIT-BIH's modified limb lead II (MLII); a WFDB record read
+# without ``lead`` gets the first signal whose name is in this table (case-insensitive), and the
+# Record says which and why. Not "the first signal": MIT-BIH record 114 has V5 first and MLII second.
+LEAD_TABLE: tuple[tuple[str, str], ...] = (
+    ("MLII", "modified limb lead II, as in mitdb"),
+    ("ML2", "modified limb lead II, other spelling"),
+    ("II", "limb lead II, as in 12-lead databases"),
+    # svdb (nsrdb and afdb name theirs alike) does not say which lead its first Holter channel is; it is
+    # the lead II-like one: upright QRS in 29 of the 39 svdb records here, ECG2 in 9 (docs/ecg_svdb.md)
+    ("ECG1", "svdb's first Holter channel, lead not named, taken as lead II-like"),
+)
+
+
+def choose_lead(names, lead=None, source="record") -> tuple[int, str]:
+    """``(index, reason)`` of the lead to read from a WFDB record's signal ``names``.
+
+    ``lead`` (a name or an index) wins. Without it: the first name of :data:`LEAD_TABLE` the record
+    has; a record of one signal uses that signal; a record of several signals none of which the
+    table knows is refused (InputDataError listing its leads and how to pick one): the model was
+    trained on lead II, and V1 or V5 read in its place would give wrong classes without a sign.
+    """
+    names = [str(n) for n in names]
+    if lead is not None:
+        return _pick_lead(names, lead, source), f"asked for ({'index' if _is_index(lead) else 'name'} {lead})"
+    upper = [n.strip().upper() for n in names]
+    for want, why in LEAD_TABLE:
+        if want in upper:
+            i = upper.index(want)
+            return i, f"lead table: {want}, {why}" + (f"; signal {i} of {names}" if len(names) > 1 else "")
+    if len(names) == 1:
+        return 0, f"the record's only signal ({names[0]!r} is not in the lead table)"
+    known = ", ".join(w for w, _ in LEAD_TABLE)
+    raise InputDataError(f"{source}: none of the leads {names} is in the lead table ({known}); pick one "
+                         f"by name or index (lead={names[0]!r} or lead=0; --lead on the command line; the model "
+                         "expects a lead II-like signal)")
+
+
+def _is_index(lead) -> bool:
+    return isinstance(lead, int) or (isinstance(lead, str) and lead.isdigit())
+
+
 def _pick_lead(names: list[str], lead, source) -> int:
+    """A column / signal by name or index; ``None`` -> 0 (CSV, .npy and streams: the first column)."""
     if lead is None:
         return 0
-    if isinstance(lead, int) or (isinstance(lead, str) and lead.isdigit()):
+    if _is_index(lead):
         i = int(lead)
         if 0 <= i < len(names):
             return i
@@ -310,7 +356,7 @@ def _regular_file(path, what: str, max_bytes: int = MAX_SIGNAL_FILE_BYTES, *, mi
 
 def parse_text_samples(lines, fs, lead=None, source="input") -> Record:
     """Parse text lines of samples (see :func:`read_csv`)."""
-    fs = check_fs(fs, "--fs")
+    fs = check_fs(fs, "sampling rate fs")
     rows = [ln.strip() for ln in lines if ln.strip() and not ln.lstrip().startswith("#")]
     names: list[str] = []
     if rows and not _numeric(rows[0].replace(";", ",").split(",")[0]):
@@ -326,7 +372,7 @@ def parse_text_samples(lines, fs, lead=None, source="input") -> Record:
     col = _pick_lead(names, lead, source)
     if col >= table.shape[1]:
         raise InputDataError(f"{source}: column {col} missing")
-    return Record(table[:, col], fs, names[col], Path(str(source)).stem, "", tuple(names))
+    return Record(table[:, col], fs, names[col], Path(str(source)).stem, "", tuple(names), _column_reason(lead))
 
 
 def _numeric(token: str) -> bool:
@@ -349,7 +395,14 @@ def read_npy(path, fs, lead: str | int | None = None) -> Record:
         arr = arr[:, col]
     if arr.ndim != 1 or arr.dtype.kind not in "fiu":
         raise InputDataError(f"{p}: expected a 1-D (or samples x leads) numeric array, got {arr.dtype} {arr.shape}")
-    return Record(arr.astype(np.float64), check_fs(fs, "--fs"), str(lead or "col0"), p.stem, "", ())
+    return Record(arr.astype(np.float64), check_fs(fs, "sampling rate fs"), str(lead or "col0"), p.stem, "", (),
+                  _column_reason(lead))
+
+
+def _column_reason(lead) -> str:
+    """CSV / .npy keep "the first column" as the default (no lead names to look up): said, not silent."""
+    return "the first column (the default for CSV / .npy; pick another by name or index)" if lead is None \
+        else f"asked for ({'index' if _is_index(lead) else 'name'} {lead})"
 
 
 SAMPLES_DIR = Path(__file__).resolve().parents[1] / "samples"
@@ -385,12 +438,13 @@ def read_signal(path, fs=None, lead=None) -> Record:
     p = resolve_signal_path(path)
     if p.suffix in (".csv", ".txt", ".npy"):
         if fs is None:
-            raise InputDataError(f"{p}: a {p.suffix} signal needs its sampling rate: pass --fs HZ")
+            raise InputDataError(f"{p}: a {p.suffix} signal needs its sampling rate fs in Hz (--fs on the command line)")
         reader = read_npy if p.suffix == ".npy" else read_csv
         return reader(p, fs, lead)
     rec = read_wfdb(p, lead)
     if fs is not None and not math.isclose(float(fs), rec.fs):
-        raise InputDataError(f"{p}: --fs {fs} contradicts the header's {rec.fs:g} Hz (omit --fs for WFDB records)")
+        raise InputDataError(f"{p}: sampling rate fs {fs} contradicts the header's {rec.fs:g} Hz (a WFDB record "
+                                 "carries its own: give none)")
     return rec
 
 

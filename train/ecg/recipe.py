@@ -10,6 +10,8 @@ epoch, augmented beat channel (:class:`~edgecnn.train.ecg.sampling.SamplingConfi
 learning-rate decay.
 
 ``edgecnn train ecg --data DIR|builtin:synthetic [--records DS1 ...] [--folds K --fold I] --out DIR``
+(``--data ../shared/data --records DS1 SVDB``: MIT-BIH DS1 and every svdb record, from the database
+folders ``mitdb/`` and ``svdb/``; see :func:`edgecnn.train.ecg.records.resolve_records`)
 """
 
 from __future__ import annotations
@@ -29,13 +31,26 @@ from edgecnn.edge.ecg.io import AAMI_CLASSES
 from edgecnn.edge.ecg.runtime import ECGParams
 from edgecnn.edge.ecg.signal import RR_COLUMNS, RR_FEATURES, BeatWindow, RRConfig, normalize_rr
 from edgecnn.edge.ecg.synthetic import SyntheticConfig, synth_records
-from edgecnn.train.ecg.records import BeatSet, load_beats, patient_folds, record_beats, resolve_records
+from edgecnn.train.ecg.records import (
+    BeatSet,
+    database_folders,
+    database_of,
+    load_beats,
+    patient_folds,
+    record_beats,
+    resolve_records,
+)
 from edgecnn.train.ecg.sampling import SamplingConfig, make_sequence
 
 RECIPE_RR_FEATURES = RR_FEATURES  # "post_pre" and "irregularity" were tried: no gain in the CV
 ATTRIBUTION = ("MIT-BIH Arrhythmia Database (PhysioNet mitdb 1.0.0, ODC-By 1.0): Moody GB, Mark RG. The impact "
                "of the MIT-BIH Arrhythmia Database. IEEE Eng in Med and Biol 20(3):45-50 (2001); Goldberger AL "
                "et al. PhysioBank, PhysioToolkit, and PhysioNet. Circulation 101(23):e215-e220 (2000).")
+ATTRIBUTION_SVDB = ("MIT-BIH Supraventricular Arrhythmia Database (PhysioNet svdb 1.0.0, ODC-By 1.0): Greenwald SD. "
+                    "Improved detection and classification of arrhythmias in noise-corrupted electrocardiograms "
+                    "using contextual information. Thesis, MIT (1990); Goldberger AL et al. PhysioBank, "
+                    "PhysioToolkit, and PhysioNet. Circulation 101(23):e215-e220 (2000).")
+ATTRIBUTIONS = {"mitdb": ATTRIBUTION, "svdb": ATTRIBUTION_SVDB}  # database folder name -> what to cite
 
 
 @dataclass(frozen=True)
@@ -154,15 +169,40 @@ def rr_stats(rr: np.ndarray) -> tuple[list[float], list[float]]:
 
 # ----------------------------------------------------------------------------- data
 def load_training_beats(data: str, records, params: ECGParams, lead=None, synthetic_records: int = 24,
-                        seed: int = 0) -> BeatSet:
-    """Beats of ``data``: a WFDB folder (``records`` names / DS1 / DS2) or ``builtin:synthetic``."""
+                        seed: int = 0, leads: dict | None = None) -> BeatSet:
+    """Beats of ``data``: a WFDB folder or a folder of database folders (``records``: names, DS1/DS2,
+    database names such as SVDB; :func:`resolve_records`) or ``builtin:synthetic``. ``leads``: a
+    dict to receive ``{record: (lead, reason)}`` (the device's lead table picks the lead)."""
     if str(data).startswith("builtin:"):
         if data != "builtin:synthetic":
             raise InputDataError(f"--data {data}: the only built-in ECG data is builtin:synthetic")
         recs = synth_records(synthetic_records, SyntheticConfig(duration_s=120.0), seed=seed)
         return BeatSet.concat([record_beats(f"syn{i:03d}", r.signal, r.fs, r.r_samples, r.symbols, params)
                                for i, r in enumerate(recs)])
-    return load_beats(data, resolve_records(data, records), params, lead)
+    chosen: dict = {} if leads is None else leads
+    beats = load_beats(data, resolve_records(data, records), params, lead, chosen)
+    print(f"ecg: leads {lead_summary(chosen)}", file=sys.stderr)
+    return beats
+
+
+def lead_summary(leads: dict) -> str:
+    """One line: records per lead and why, e.g. ``MLII x 22 (lead table: ...); ECG1 x 39 (...)``."""
+    by: dict[tuple, int] = {}
+    for lead, reason in leads.values():
+        key = (lead, reason.split(";")[0])
+        by[key] = by.get(key, 0) + 1
+    return "; ".join(f"{lead} x {n} ({why})" for (lead, why), n in by.items()) or "none"
+
+
+def data_databases(data: str, records) -> list[str]:
+    """Database folder names the training records come from (``svdb/800`` -> svdb; one folder -> its
+    name), for the attribution."""
+    if str(data).startswith("builtin:"):
+        return []
+    dbs = sorted({database_of(r) for r in records} - {""})
+    if not dbs and not database_folders(data):
+        dbs = [Path(str(data)).resolve().name]
+    return dbs
 
 
 def split_folds(beats: BeatSet, folds: int, fold: int, seed: int) -> tuple[BeatSet, BeatSet | None, list]:
@@ -199,8 +239,13 @@ def evaluate_beats(model, beats: BeatSet, params: ECGParams) -> dict:
 
 # ----------------------------------------------------------------------------- CLI
 def add_train_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--records", nargs="*", default=None, help="record names or DS1/DS2 (default: all in --data)")
-    p.add_argument("--lead", default=None, help="lead name or index (default: first signal)")
+    p.add_argument("--records", nargs="*", default=None,
+                   help="record names, DS1/DS2 (MIT-BIH splits) or database names (SVDB: every svdb record); "
+                        "--data may be one database folder or a folder of them (mitdb/, svdb/: records "
+                        "named mitdb/101, svdb/800) (default: all in --data)")
+    p.add_argument("--lead", default=None,
+                   help="lead name or index (default: the lead table MLII, ML2, II, ECG1 of edge/ecg/io.py; a "
+                        "record with several leads none of which it knows is refused)")
     p.add_argument("--folds", type=int, default=0, help="patient-wise K-fold: hold out one fold for validation")
     p.add_argument("--fold", type=int, default=0, help="which fold to hold out (0..K-1)")
     p.add_argument("--model-fs", type=float, default=180.0, help="model sampling rate in Hz (default 180)")
@@ -265,7 +310,8 @@ def run_train(args) -> int:
     if args.members < 1:
         raise ValueError(f"--members: expected >= 1, got {args.members}")
     params = _params_for(args)
-    beats = load_training_beats(args.data, args.records, params, args.lead, args.synthetic_records, args.seed)
+    leads: dict = {}
+    beats = load_training_beats(args.data, args.records, params, args.lead, args.synthetic_records, args.seed, leads)
     train, val, held = split_folds(beats, args.folds, args.fold, args.seed)
     mean, std = rr_stats(train.rr)
     params = replace(params, rr_mean=tuple(mean), rr_std=tuple(std))
@@ -300,7 +346,7 @@ def run_train(args) -> int:
                        train_ds, mcfg, val_metrics=val_fn)
         members.append(_maybe_precise_bn(model, args, train, params, batch, seed))
     model = ensemble_model(members)
-    meta = ecg_metadata(params, train.rr.shape[1], _provenance(args, beats, train, held))
+    meta = ecg_metadata(params, train.rr.shape[1], _provenance(args, beats, train, held, leads))
     if val is not None and len(val):
         meta["evaluation"] = {"float_validation_beats": evaluate_beats(model, val, params)}
     save_model(model, Path(args.out) / "model.keras", meta)
@@ -375,7 +421,7 @@ def _input_meta(params: ECGParams, n_rr: int) -> dict:
     }
 
 
-def _provenance(args, beats: BeatSet, train: BeatSet, held) -> dict:
+def _provenance(args, beats: BeatSet, train: BeatSet, held, leads: dict | None = None) -> dict:
     names = sorted(set(train.record.tolist()))
     digest = hashlib.sha256(",".join(names).encode() + np.ascontiguousarray(train.rr).tobytes()).hexdigest()[:16]
     prov = {"data": str(args.data), "records": names, "validation_records": list(held),
@@ -387,8 +433,11 @@ def _provenance(args, beats: BeatSet, train: BeatSet, held) -> dict:
     if args.members > 1:
         prov["members"] = {"count": args.members, "seeds": list(range(args.seed, args.seed + args.members)),
                            "combine": "mean of the members' probabilities"}
+    if leads:
+        prov["leads"] = lead_summary(leads)
     if not str(args.data).startswith("builtin:"):
-        prov["attribution"] = ATTRIBUTION
+        dbs = data_databases(args.data, sorted(set(beats.record.tolist())))
+        prov["attribution"] = " ".join(ATTRIBUTIONS[d] for d in dbs if d in ATTRIBUTIONS) or ATTRIBUTION
     return prov
 
 
