@@ -81,6 +81,7 @@ bench: install
 	$(PY) bench/bench_soak.py
 	@for b in bench/bench_ecg.py bench/bench_detect.py bench/bench_face.py; do \
 	  if [ -f $$b ]; then $(PY) $$b --data $(DATA); fi; done
+	$(PY) bench/bench_ecg_noise.py --data $(DATA) --model builtin:ecg --out runs/bench/ecg_noise --jobs 2
 
 lint: install
 	$(VENV)/bin/ruff check .
