@@ -10,7 +10,7 @@
     v = fv.verify(cv2.imread("a.jpg"), cv2.imread("b.jpg"))   # Verification(same, distance, tau)
 
     ecg = BeatClassifier.open("builtin:ecg")
-    beats = ecg(samples, fs=360)                      # BeatResult: sample, time_s, label, ...
+    beats = ecg(samples, fs=360)                      # BeatResult: sample, time_s, label, readable, ...
     stream = ecg.stream(fs=360); stream.push(chunk); stream.flush()
 
 Images are uint8 ``(H, W, 3)`` arrays in the colour order named by ``colour`` ("bgr", the
@@ -155,27 +155,49 @@ class BeatClassifier:
         """Open an ECG model (``.tflite`` or ``builtin:ecg``, the shipped MIT-BIH model)."""
         return cls(open_model(model, num_threads=threads, task="ecg"))
 
-    def __call__(self, samples, fs: float):
+    def __call__(self, samples, fs: float, *, quality=True, units: str = "mV"):
         """Classify every beat of a 1-D signal sampled at ``fs`` Hz (any unit; it is filtered and
-        normalised per beat). Returns a :class:`~edgecnn.edge.ecg.runtime.BeatResult`."""
+        normalised per beat). Returns a :class:`~edgecnn.edge.ecg.runtime.BeatResult`.
+
+        ``quality`` (default on): beats in unreadable stretches (flat, saturated, noisy, mains,
+        motion; :mod:`edgecnn.edge.ecg.quality`) come out as class ``"Q"`` with ``readable``
+        False; ``units`` (``mV``, ``uV``, ``V``) scales its amplitude thresholds; ``quality=False``
+        turns it off, a :class:`~edgecnn.edge.ecg.quality.QualityConfig` sets it."""
         from edgecnn.edge.ecg.runtime import classify
 
-        return classify(self.model, samples, fs, self.params)
+        return classify(self.model, samples, fs, self.params, quality=_quality(quality, units))
 
-    def read(self, path: str | os.PathLike, fs: float | None = None, lead: str | int | None = None):
+    def read(self, path: str | os.PathLike, fs: float | None = None, lead: str | int | None = None, *,
+             quality=True):
         """Classify a recorded file (WFDB record, ``.csv``/``.txt``/``.npy`` with ``fs``, or
-        ``builtin:ecg-sample``): ``(Record, BeatResult)``."""
+        ``builtin:ecg-sample``): ``(Record, BeatResult)``. Quality thresholds use the record's units
+        (WFDB header; mV otherwise)."""
         from edgecnn.edge.ecg.io import read_signal
+        from edgecnn.edge.ecg.quality import units_per_mv
 
         rec = read_signal(path, fs=fs, lead=lead)
-        return rec, self(rec.signal, rec.fs)
+        units = rec.units if units_per_mv(rec.units) is not None else "mV"
+        return rec, self(rec.signal, rec.fs, quality=quality, units=units)
 
-    def stream(self, fs: float) -> Any:
+    def stream(self, fs: float, *, quality=True, units: str = "mV") -> Any:
         """A live stream: ``push(samples) -> BeatResult`` of the beats complete so far,
-        ``flush() -> BeatResult`` at the end; same beats and classes as the batch call."""
+        ``flush() -> BeatResult`` at the end; same beats and classes as the batch call (each
+        result also carries the unreadable stretches that ended in that call)."""
         from edgecnn.edge.ecg.runtime import StreamingClassifier
 
-        return StreamingClassifier(self.model, fs, self.params)
+        return StreamingClassifier(self.model, fs, self.params, quality=_quality(quality, units))
+
+
+def _quality(quality, units: str):
+    """``quality``/``units`` of the BeatClassifier calls -> the runtime's ``quality`` argument."""
+    from edgecnn.edge.ecg.quality import QualityConfig, units_per_mv
+
+    if quality is not True:
+        return quality
+    scale = units_per_mv(units)
+    if scale is None:
+        raise InputDataError(f"units: expected 'mV', 'uV' or 'V', got {units!r}")
+    return QualityConfig(units_per_mv=scale)
 
 
 __all__ = ["BeatClassifier", "Detections", "Detector", "FaceVerifier", "PostConfig", "as_rgb"]

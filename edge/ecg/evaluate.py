@@ -10,8 +10,15 @@ detections to the reference beat annotations within ``Options.tolerance`` (150 m
   all of DS1, is reported but not averaged, as in de Chazal 2004), ``accuracy`` over all classes;
 * the confusion matrix (rows reference, columns predicted).
 
+Signal quality (``Options.quality``, on by default; ``--no-quality``): beats the device reports as
+unreadable are scored as predicted Q (that is what it outputs); R-peak detection is unchanged.
+
 JSON keys: ``{"macro_f1", "accuracy", "per_class": {"N": {"se", "ppv", "f1", "support"}, ...},
-"rpeak": {"se", "ppv", "tp", "fn", "fp"}, "confusion", "records": {...}}``.
+"rpeak": {"se", "ppv", "tp", "fn", "fp"}, "confusion", "records": {...}}``; with quality also
+``"quality": {"usable_s", "usable_fraction", "unreadable_s", "unreadable_beats",
+"unreadable_by_reason", "unreadable_matched_beats", "unreadable_model_accuracy" (how often the
+model's own class of the beats reported unreadable was right), "readable_only" (the class
+metrics of the readable beats alone)}`` and per record ``usable_fraction``, ``unreadable_beats``.
 """
 
 from __future__ import annotations
@@ -32,6 +39,7 @@ from edgecnn.edge.ecg.io import (
     read_annotations,
     read_wfdb,
 )
+from edgecnn.edge.ecg.quality import summary as quality_summary
 from edgecnn.edge.ecg.runtime import BeatResult, classify, model_params
 
 MACRO_CLASSES = ("N", "S", "V", "F")
@@ -137,17 +145,20 @@ class Options:
 
     data: str  # a folder of WFDB records with .atr reference annotations
     records: tuple[str, ...] | None = None  # record names (default: every record with a .atr)
-    lead: str | int | None = None  # lead name or index (default: the record's first signal)
+    lead: str | int | None = None  # lead name or index (default: the lead table, edge/ecg/io.py LEAD_TABLE)
     tolerance: float = 0.15  # beat matching window, seconds
     strip_seconds: float = 10.0  # length of the ECG strip PNG in the report
     report: str | None = None  # a folder for eval.md and PNGs (the caller makes it atomic)
+    quality: bool = True  # assess signal quality: beats in unreadable stretches are predicted Q
 
 
 def add_eval_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--records", nargs="*", default=None, help="record names to evaluate (default: every record with a .atr)")
-    p.add_argument("--lead", default=None, help="lead name or index (default: the first signal)")
+    p.add_argument("--lead", default=None, help="lead name or index (default: the lead table MLII, ML2, II, ECG1)")
     p.add_argument("--tolerance", type=float, default=0.15, help="beat matching window in seconds (default 0.15)")
     p.add_argument("--strip-seconds", type=float, default=10.0, help="length of the ECG strip PNG in the report")
+    p.add_argument("--no-quality", dest="quality", action="store_false",
+                   help="do not assess signal quality (default: beats in unreadable stretches are predicted Q)")
 
 
 def _records(opts: Options) -> list:
@@ -180,10 +191,13 @@ def evaluate(model, opts: Options) -> dict:
     tp = fn = fp = 0
     per_record, seconds, wall = {}, 0.0, 0.0
     strip = None
+    stretches, unreadable = [], 0
+    cm_readable = np.zeros_like(total_cm)
+    flagged = [0, 0]  # matched reference beats reported unreadable; of them, the model's own class right
     for rec in _records(opts):
         name, x, fs, samples, symbols = _load(rec, opts.lead)
         t0 = time.perf_counter()
-        result = classify(model, x, fs, params)
+        result = classify(model, x, fs, params, quality=opts.quality)
         wall += time.perf_counter() - t0
         seconds += len(x) / fs
         s = score_record(result, samples, symbols, len(x), fs, opts.tolerance)
@@ -192,6 +206,16 @@ def evaluate(model, opts: Options) -> dict:
         m = class_metrics(s["confusion"])
         per_record[name] = {"beats": int(s["confusion"].sum()), "rpeak_fn": s["fn"], "rpeak_fp": s["fp"],
                             "macro_f1": m["macro_f1"], "accuracy": m["accuracy"]}
+        if result.windows is not None:
+            q = quality_summary(result.stretches, len(x) / fs, int((~result.readable).sum()))
+            per_record[name].update(usable_fraction=q["usable_fraction"], unreadable_beats=q["unreadable_beats"])
+            stretches += result.stretches
+            unreadable += q["unreadable_beats"]
+            truth, rows = matched_beats(result, samples, symbols, len(x), fs, opts.tolerance)
+            ok = result.readable[rows]
+            np.add.at(cm_readable, (truth[ok], result.class_id[rows[ok]]), 1)
+            flagged[0] += int((~ok).sum())
+            flagged[1] += int(np.sum(result.probs[rows[~ok]].argmax(axis=1) == truth[~ok]))
         if strip is None:
             strip = (name, x, fs, result, samples, symbols)
     out = class_metrics(total_cm)
@@ -200,6 +224,15 @@ def evaluate(model, opts: Options) -> dict:
     out.update(confusion=total_cm.tolist(), labels=list(AAMI_CLASSES), records=per_record,
                signal_seconds=round(seconds, 1), wall_seconds=round(wall, 3),
                realtime_factor=round(seconds / wall, 1) if wall else None)
+    if opts.quality:
+        q = quality_summary(stretches, seconds, unreadable)
+        m = class_metrics(cm_readable)
+        out["quality"] = {**{k: v for k, v in q.items() if k != "stretches"},
+                          "unreadable_matched_beats": flagged[0],
+                          "unreadable_model_accuracy": _r(flagged[1] / flagged[0]) if flagged[0] else None,
+                          "readable_only": {"macro_f1": m["macro_f1"], "accuracy": m["accuracy"],
+                                            "per_class": {c: {"se": v["se"], "ppv": v["ppv"], "support": v["support"]}
+                                                          for c, v in m["per_class"].items()}}}
     if opts.report:
         from edgecnn.edge.ecg.report import write_report
 
