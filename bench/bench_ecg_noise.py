@@ -147,7 +147,7 @@ def run_record(job: dict) -> dict:
     out = {"db": job["db"], "record": rec.name, "fs": fs, "seconds": n / fs, "noisy_seconds": float(noisy.sum()) / fs,
            "qrs_pp_mv": float(np.sqrt(8 * s_pow)), "conditions": {}, "snr_error_db": 0.0, "classify_s": 0.0}
     t0 = time.perf_counter()
-    res = classify(model, x, fs, params)
+    res = classify(model, x, fs, params, quality=job["quality"])
     out["classify_s"] += time.perf_counter() - t0
     out["conditions"][CLEAN] = split_counts(res, samples, symbols, n, fs, job["tolerance"], masks)
     for kind in job["noise"]:
@@ -157,7 +157,7 @@ def run_record(job: dict) -> dict:
             err = abs(en.measured_snr(x, y, samples, symbols, fs, segments) - level)
             out["snr_error_db"] = max(out["snr_error_db"], err)
             t0 = time.perf_counter()
-            res = classify(model, y, fs, params)
+            res = classify(model, y, fs, params, quality=job["quality"])
             out["classify_s"] += time.perf_counter() - t0
             out["conditions"][cond_key(kind, level)] = split_counts(res, samples, symbols, n, fs, job["tolerance"], masks)
     return out
@@ -288,7 +288,10 @@ def main(argv=None) -> int:
     ap.add_argument("--noise", nargs="+", default=list(en.ALL_NOISE), choices=list(en.ALL_NOISE))
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--max-seconds", type=float, default=None, help="truncate every record (> 300 s: the learning period)")
-    ap.add_argument("--lead", default=None, help="lead name or index (default: each record's first signal)")
+    ap.add_argument("--lead", default=None, help="lead name or index (default: the lead table, edge/ecg/io.py)")
+    ap.add_argument("--quality", choices=("on", "off"), default="on",
+                    help="signal quality on (the device's default: beats in unreadable stretches come out Q) or "
+                         "off (the classifier's answer for every beat)")
     ap.add_argument("--tolerance", type=float, default=0.15, help="beat matching window, s")
     ap.add_argument("--jobs", type=int, default=1, help="worker processes (one record each at a time)")
     ap.add_argument("--from-json", default=None, help="rewrite the markdown and plots of an earlier run's "
@@ -304,7 +307,7 @@ def main(argv=None) -> int:
     noise = list(dict.fromkeys(args.noise))
     conditions = [CLEAN] + [cond_key(k, lv) for k in noise for lv in levels]
     jobs = [{"db": db, "path": str(p), "lead": lead, "max_seconds": args.max_seconds, "noise": noise, "levels": levels,
-             "seed": args.seed, "tolerance": args.tolerance} for db, p in recs]
+             "seed": args.seed, "tolerance": args.tolerance, "quality": args.quality == "on"} for db, p in recs]
     print(f"bench_ecg_noise: {len(jobs)} records x {len(conditions)} conditions, {args.jobs} process(es)", file=sys.stderr)
     t0 = time.perf_counter()
     per_record = []
@@ -323,7 +326,7 @@ def main(argv=None) -> int:
     doc = {
         "config": {"data": str(args.data), "model": str(args.model), "databases": args.databases, "levels": levels,
                    "noise": noise, "seed": args.seed, "max_seconds": args.max_seconds, "lead": args.lead,
-                   "tolerance_s": args.tolerance, "jobs": args.jobs,
+                   "tolerance_s": args.tolerance, "jobs": args.jobs, "quality": args.quality,
                    "protocol": {"learn_s": en.LEARN_S, "segment_s": en.SEGMENT_S},
                    "snr": "nst: S = (trimmed-mean QRS peak-to-peak, +-50 ms, first 300 normal beats)^2 / 8; "
                           "N = (trimmed mean of 1-s chunk RMS about the chunk mean)^2, over the noisy segments"},
