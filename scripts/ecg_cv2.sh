@@ -11,7 +11,9 @@
 # fold$i/eval_{model,model_int8}_{mitdb,svdb}.json. scripts/ecg_pool_folds.py pools the confusion
 # matrices and R-peak counts per database and over both: cv_summary.md / cv_summary.json.
 # Environment: FOLDS (4), EPOCHS (8), MEMBERS (3), RECORDS ("DS1 SVDB"), PY (.venv/bin/python),
-# OUT (runs/ecg_cv2), ECG_ARGS (extra `edgecnn train ecg` flags). The recipe is scripts/real_ecg.sh's
+# OUT (runs/ecg_cv2), ECG_ARGS (extra `edgecnn train ecg` flags), EVAL_KINDS ("model model_int8": which
+# models to evaluate; with one of them the pooling step is skipped, use scripts/ecg_oof.py), EVAL_ARGS
+# (extra `edgecnn eval` flags, e.g. --no-quality). The recipe is scripts/real_ecg.sh's
 # (same flags) but --records and --members; wall times per step go to $OUT/times.tsv.
 # Reduced run of docs/ecg_svdb.md: FOLDS=3 EPOCHS=4 MEMBERS=1 scripts/ecg_cv2.sh ../shared/data
 set -euo pipefail
@@ -23,6 +25,7 @@ RECORDS=${RECORDS:-DS1 SVDB}
 PY=${PY:-.venv/bin/python}
 E="$PY -m edgecnn.cli"
 OUT=${OUT:-runs/ecg_cv2}
+EVAL_KINDS=${EVAL_KINDS:-model model_int8}
 # shellcheck disable=SC2206
 RECIPE=(--records $RECORDS --epochs "$EPOCHS" --batch-size 256 --lr 3e-3 --lr-schedule cosine --weight-power 0.5
         --max-weight F=1 Q=0 S=2 --n-keep 0.3 --ectopic-copies 1 --augment-amp 0.1 --augment-shift 0.1
@@ -53,13 +56,19 @@ for ((i = 0; i < FOLDS; i++)); do
       --json > "$d/convert.json"
   for db in $(printf '%s\n' $recs | sed -n 's#/.*##p' | sort -u); do
     names=$(printf '%s\n' $recs | sed -n "s#^$db/##p" | tr '\n' ' ')
-    for m in model.keras model_int8.tflite; do
+    for kind in $EVAL_KINDS; do
+      case $kind in model) m=model.keras ;; model_int8) m=model_int8.tflite ;;
+        *) echo "EVAL_KINDS: expected model and/or model_int8, got $kind" >&2; exit 2 ;; esac
       # shellcheck disable=SC2086
-      timed "fold$i eval ${m%%.*} $db" $E eval "$d/$m" --data "$DATA/$db" --records $names --json \
+      timed "fold$i eval ${m%%.*} $db" $E eval "$d/$m" --data "$DATA/$db" --records $names --json ${EVAL_ARGS:-} \
           > "$d/eval_${m%%.*}_$db.json"
     done
   done
 done
-$PY scripts/ecg_pool_folds.py "$OUT" "$FOLDS" > "$OUT/cv_summary.md"
 printf 'total\t%s\n' "$((SECONDS - t_all))" >> "$OUT/times.tsv"
-cat "$OUT/cv_summary.md"
+if [[ " $EVAL_KINDS " == *" model "* && " $EVAL_KINDS " == *" model_int8 "* ]]; then
+  $PY scripts/ecg_pool_folds.py "$OUT" "$FOLDS" > "$OUT/cv_summary.md"
+  cat "$OUT/cv_summary.md"
+else
+  echo "== EVAL_KINDS=$EVAL_KINDS: no pooled summary (scripts/ecg_pool_folds.py needs both); see scripts/ecg_oof.py" >&2
+fi

@@ -292,6 +292,19 @@ RR_COLUMNS = {
     "irregularity": lambda c: c["irregularity"],
 }
 RR_FEATURES = ("pre_rr", "post_rr", "local_rr", "long_rr", "pre_local", "post_local", "pre_long", "local_long")
+# Rhythm context (optional, only for models whose params.rr.names list them): ``prevK_local`` = the RR
+# interval K beats before the beat's own pre-RR (RR_{i-K}, K = 1..PREV_MAX) / the local mean. Causal:
+# the earlier intervals are known when the beat is, so they add no delay (a stream keeps them in its
+# RR history). Before the first interval of a record the first one is repeated.
+PREV_MAX = 16
+PREV_COLUMNS = tuple(f"prev{k}_local" for k in range(1, PREV_MAX + 1))
+for _k, _name in enumerate(PREV_COLUMNS):
+    RR_COLUMNS[_name] = (lambda k: lambda c: c["prev"][:, k] / c["local"])(_k)
+
+
+def prev_lags(names) -> list[int]:
+    """The lags K of the ``prevK_local`` columns among ``names`` (empty: none asked for)."""
+    return [PREV_COLUMNS.index(n) + 1 for n in names if n in PREV_COLUMNS]
 
 
 @dataclass(frozen=True)
@@ -301,7 +314,8 @@ class RRConfig:
     ``names``: the feature columns, in order (keys of RR_COLUMNS; models without the field in
     their metadata use RR_FEATURES). ``irregularity`` = mean |RR_i - RR_i-1| over the
     ``local_beats`` intervals before the beat's own, divided by the local mean (high in atrial
-    fibrillation, where an early beat is no sign of an S beat)."""
+    fibrillation, where an early beat is no sign of an S beat). ``prevK_local`` (K = 1..PREV_MAX):
+    the interval K beats before the beat's pre-RR over the local mean (the rhythm the beat comes in)."""
 
     rr_min: float = 0.15
     rr_max: float = 3.0
@@ -319,7 +333,7 @@ class RRConfig:
     @property
     def history_beats(self) -> int:
         """Previous pre-RR values a stream keeps so that it yields the batch features."""
-        return max(1, self.long_beats - 1, self.local_beats + 1)
+        return max(1, self.long_beats - 1, self.local_beats + 1, *prev_lags(self.names))
 
     def to_dict(self) -> dict:
         return {**asdict(self), "names": list(self.names)}
@@ -387,6 +401,10 @@ def rr_features(pre: np.ndarray, post: np.ndarray, cfg: RRConfig, history: np.nd
         before = np.concatenate([[0.0], trailing_mean(step, cfg.local_beats)[:-1]])  # intervals before beat i
         ref = np.concatenate([[allpre[0]], local[:-1]])
         ctx["irregularity"] = (before / ref)[k:]
+    lags = prev_lags(cfg.names)
+    if lags:
+        at = np.arange(k, len(allpre))[:, None] - np.arange(1, max(lags) + 1)[None, :]
+        ctx["prev"] = allpre[np.maximum(at, 0)]
     return np.stack([RR_COLUMNS[n](ctx) for n in cfg.names], axis=1).astype(np.float32)
 
 

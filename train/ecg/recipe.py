@@ -29,7 +29,7 @@ from edgecnn.edge.core.errors import InputDataError
 from edgecnn.edge.ecg.evaluate import class_metrics
 from edgecnn.edge.ecg.io import AAMI_CLASSES
 from edgecnn.edge.ecg.runtime import ECGParams
-from edgecnn.edge.ecg.signal import RR_COLUMNS, RR_FEATURES, BeatWindow, RRConfig, normalize_rr
+from edgecnn.edge.ecg.signal import PREV_COLUMNS, RR_COLUMNS, RR_FEATURES, BeatWindow, RRConfig, normalize_rr
 from edgecnn.edge.ecg.synthetic import SyntheticConfig, synth_records
 from edgecnn.train.ecg.records import (
     BeatSet,
@@ -270,13 +270,21 @@ def add_train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--run", type=float, default=s.run,
                    help="share of N beats per batch put inside a made-up run of supraventricular beats (SVT) "
                         "in their RR features and labelled S (default 0.05; 0 = off)")
+    p.add_argument("--synth-regular", type=float, default=s.synth_regular, metavar="IRR",
+                   help="make the --premature/--run S beats only from N beats whose preceding rhythm is regular "
+                        "(mean |RR step| over the 8 steps before / local mean <= IRR, e.g. 0.1; an early beat in "
+                        "atrial fibrillation is N), at the same number per epoch (default 0 = from any N beat)")
+    p.add_argument("--synth-p-wave", type=float, default=s.synth_p_wave, metavar="SHARE",
+                   help="share of the --premature/--run S beats whose P wave is inverted or flattened in the beat "
+                        "channel (an ectopic focus; without it they keep the patient's sinus P wave) (default 0 = off)")
     p.add_argument("--synthetic-records", type=int, default=24, help="records for builtin:synthetic")
     p.add_argument("--width", type=float, default=1.0, help="channel multiplier of the network")
     p.add_argument("--members", type=int, default=1,
                    help="train N networks (training seeds SEED..SEED+N-1, same data and folds) and ship their "
                         "averaged probabilities as one model (default 1)")
     p.add_argument("--rr-features", nargs="+", default=list(RECIPE_RR_FEATURES), metavar="NAME",
-                   help=f"RR feature columns, from {sorted(RR_COLUMNS)}")
+                   help=f"RR feature columns, from {sorted(set(RR_COLUMNS) - set(PREV_COLUMNS))} and the rhythm "
+                        f"context {PREV_COLUMNS[0]} .. {PREV_COLUMNS[-1]} (earlier RR intervals / local mean)")
     p.add_argument("--lr-schedule", default="cosine", help=f"one of {sorted(LR_SCHEDULES)} (default cosine)")
     p.add_argument("--precise-bn", action="store_true",
                    help="after training, re-estimate the BatchNorm statistics on the un-augmented training beats "
@@ -317,7 +325,8 @@ def run_train(args) -> int:
     params = replace(params, rr_mean=tuple(mean), rr_std=tuple(std))
     weights = cap_weights(class_weights(train.label, args.weight_power), args.max_weight)
     sampling = SamplingConfig(args.n_keep, args.ectopic_copies, args.augment_amp, args.augment_shift,
-                              args.augment_noise, args.augment_stretch, args.premature, args.irregular, args.run)
+                              args.augment_noise, args.augment_stretch, args.premature, args.irregular, args.run,
+                              getattr(args, "synth_regular", 0.0), getattr(args, "synth_p_wave", 0.0))
     cfg = ECGModelConfig()
     cfg = replace(cfg, stem=_w(cfg.stem, args.width), filters=tuple(_w(f, args.width) for f in cfg.filters))
     fit_cfg = FitConfig(out_dir=args.out, epochs=epochs, batch_size=batch, lr=lr, seed=args.seed,
