@@ -92,7 +92,7 @@ def _register_edits(verbs) -> None:
 
 def _model_args(p) -> None:
     p.add_argument("model", help="face model: .tflite (or .keras with the [train] extra)")
-    p.add_argument("--finder", default=None, help="face finder override: haar, haar_or_center, center, none")
+    p.add_argument("--finder", default=None, help="face finder override: haar, haar_or_center, center, none, learned (builtin:face-finder)")
     p.add_argument("--threads", type=int, default=None, help="interpreter threads")
     p.add_argument("--json", action="store_true", help="print one JSON object")
 

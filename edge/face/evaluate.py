@@ -158,7 +158,7 @@ class Options:
     seed: int = 0  # seed for balanced pairs and the gallery/probe split
     people: str | None = None  # a file naming the people to use, one per line
     flip_tta: str = "model"  # "model" (as its metadata says), "on" or "off"
-    finder: str | None = None  # face finder override (haar, haar_or_center, center, none)
+    finder: str | None = None  # face finder override (haar, haar_or_center, center, none, learned)
     report: str | None = None  # a folder for eval.json and the ROC plot
 
 
@@ -174,7 +174,7 @@ def add_eval_args(parser: argparse.ArgumentParser) -> None:
     _add(parser, "--people", default=None, help="only these people (a file, one name per line), e.g. held-out test people")
     _add(parser, "--flip-tta", choices=("model", "on", "off"), default="model",
          help="embed the mirrored face too and add the embeddings (default: as the model metadata says)")
-    _add(parser, "--finder", default=None, help="face finder override (haar, haar_or_center, center, none)")
+    _add(parser, "--finder", default=None, help="face finder override (haar, haar_or_center, center, none, learned)")
 
 
 def read_people(path, ids) -> list[str]:

@@ -159,11 +159,19 @@ def find_none(image: np.ndarray, cfg: FaceConfig) -> list[tuple[int, int, int, i
     return [(0, 0, w, h)]
 
 
+def find_learned(image: np.ndarray, cfg: FaceConfig) -> list[tuple[int, int, int, int]]:
+    """The learned int8 face finder (builtin:face-finder, trained on WIDER FACE; docs/face_finder.md)."""
+    from edgecnn.edge.face.finder import find_learned as learned  # opens the model on first use
+
+    return learned(image, cfg)
+
+
 FINDERS = {
     "haar": find_haar,
     "haar_or_center": find_haar_or_center,
     "center": find_center,
     "none": find_none,
+    "learned": find_learned,
 }
 
 

@@ -1,5 +1,6 @@
 """Box-aware augmentation in NumPy/OpenCV (the seed's list): mirroring, random crop and scale,
-small rotation and shear, colour shifting incl. AlexNet-style PCA colour, letterbox resize.
+small rotation and shear, colour shifting incl. AlexNet-style PCA colour, letterbox resize, and
+(off by default) greyscale images.
 
 Geometry is one affine matrix per image (letterbox x scale/crop x rotation/shear x flip) applied
 with a single ``cv2.warpAffine``; boxes are mapped through the same matrix (the four corners,
@@ -30,12 +31,15 @@ class AugmentConfig:
     min_visible: float = 0.35      # drop boxes keeping less than this fraction of their area
     min_size: float = 2.0          # drop boxes narrower/shorter than this (pixels)
     fill: int = 114
+    gray: float = 0.0              # probability of a greyscale image (0: off; greyscale cameras, IR, old photos)
 
     def __post_init__(self):
         if not 0.0 <= self.flip <= 1.0:
             raise ValueError(f"flip: expected a probability in [0, 1], got {self.flip}")
         if not 0 < self.scale[0] <= self.scale[1]:
             raise ValueError(f"scale: expected 0 < low <= high, got {self.scale}")
+        if not 0.0 <= self.gray <= 1.0:
+            raise ValueError(f"gray: expected a probability in [0, 1], got {self.gray}")
 
 
 NO_AUGMENT = AugmentConfig(flip=0.0, scale=(1.0, 1.0), translate=0.0, rotate_deg=0.0, shear_deg=0.0,
@@ -140,6 +144,8 @@ def augment(image: np.ndarray, xyxy, class_ids, dst_hw, cfg: AugmentConfig,
     boxes, keep = transform_boxes(xyxy, matrix, dst_hw, min_visible=cfg.min_visible, min_size=cfg.min_size)
     out = hsv_jitter(out, cfg.hsv, rng)
     out = color_shift(out, cfg.rgb_shift, cfg.pca_std, rng)
+    if cfg.gray > 0 and rng.random() < cfg.gray:  # no draw when off: the default stream is unchanged
+        out = cv2.cvtColor(cv2.cvtColor(out, cv2.COLOR_RGB2GRAY), cv2.COLOR_GRAY2RGB)
     return out, boxes, np.asarray(class_ids, np.int64).reshape(-1)[keep]
 
 

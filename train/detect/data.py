@@ -134,10 +134,14 @@ def build_targets(xyxy, class_ids, heads: list[dict], num_classes: int, max_boxe
     flag, one-hot class. Rows after: the ground-truth boxes (flag 1 when present) that the loss
     uses for the ignore threshold. A box is assigned to every anchor whose width and height are
     within ``anchor_t`` times its own (to the best anchor when none is), in its centre cell and
-    the two neighbouring cells nearest the centre (the decoder reaches -0.5..1.5 cells).
+    the two neighbouring cells nearest the centre (the decoder reaches -0.5..1.5 cells). An image
+    with more than ``max_boxes`` boxes keeps its ``max_boxes`` largest (in their original order).
     """
-    xyxy = B.as_boxes(xyxy)[:max_boxes]
-    ids = np.asarray(class_ids, np.int64).reshape(-1)[:max_boxes]
+    xyxy = B.as_boxes(xyxy)
+    ids = np.asarray(class_ids, np.int64).reshape(-1)
+    if len(xyxy) > max_boxes:
+        keep = np.sort(np.argsort(-B.area(xyxy), kind="stable")[:max_boxes])
+        xyxy, ids = xyxy[keep], ids[keep]
     out = []
     for h in heads:
         sy, sx = h["grid"]

@@ -1,9 +1,10 @@
-"""YOLO-style detector: backbone (seed blocks or a Keras application), 1-2 output scales,
+"""YOLO-style detector: backbone (seed blocks or a Keras application), 1-3 output scales,
 k-means (IoU distance) anchors, losses, validation mAP and calibration data; the training run
 (``edgecnn train detect``) is :mod:`edgecnn.train.detect.recipe`.
 
 The head emits raw ``[1, Sy, Sx, A*(5+C)]`` tensors named ``p4`` (stride 16) and ``p5``
-(stride 32); decoding and NMS happen in NumPy (``edgecnn.edge.detect.runtime``), so the float Keras
+(stride 32), and with ``scales=3`` also ``p3`` (stride 8, for small objects such as faces in
+crowds); decoding and NMS happen in NumPy (``edgecnn.edge.detect.runtime``), so the float Keras
 model and the int8 model are judged by the same code.
 """
 
@@ -23,6 +24,8 @@ from edgecnn.train.core.blocks import (  # registered for load_keras: saved dete
 from edgecnn.train.detect import data as D
 
 BACKBONES = ("tiny", "convnet", "mobilenet", "mobilenet_v2")
+SCALES = {1: (16,), 2: (16, 32), 3: (8, 16, 32)}  # scales -> head strides (finest first)
+OBJ_BALANCE = {8: 4.0, 16: 1.0, 32: 0.4}  # YOLOv5's per-stride objectness balance
 WEIGHTS_HINT = ("ImageNet weights cannot be downloaded here; pass --weights PATH to a local .weights.h5 "
                 "(e.g. ../shared/data/weights/mobilenet_2_5_224_tf_no_top.weights.h5 for --backbone mobilenet "
                 "--alpha 0.25) or --weights none")
@@ -35,7 +38,7 @@ class DetectorConfig:
     alpha: float = 0.25
     weights: str = "none"          # PATH | imagenet | none
     freeze: int = 0                # freeze the first N backbone layers
-    scales: int = 2                # 1: p4 only, 2: p4 + p5
+    scales: int = 2                # 1: p4 only, 2: p4 + p5, 3: p3 + p4 + p5 (stride 8 for small objects)
     anchors_per_scale: int = 3
     width: int = 96                # head channels
     ignore_thresh: float = 0.5
@@ -48,8 +51,8 @@ class DetectorConfig:
     def __post_init__(self):
         if self.backbone not in BACKBONES:
             raise ValueError(f"backbone: expected one of {list(BACKBONES)}, got {self.backbone!r}")
-        if self.scales not in (1, 2):
-            raise ValueError(f"scales: expected 1 or 2, got {self.scales}")
+        if self.scales not in SCALES:
+            raise ValueError(f"scales: expected one of {sorted(SCALES)}, got {self.scales}")
         if self.img_size % 32:
             raise ValueError(f"img_size: expected a multiple of 32, got {self.img_size}")
         if self.head_clip < 0:
@@ -87,7 +90,7 @@ def kmeans_anchors(wh, k: int, seed: int = 0, iters: int = 100) -> np.ndarray:
 
 def head_specs(cfg: DetectorConfig, anchors: np.ndarray) -> list[dict]:
     """Anchors split over the scales, small ones on the finer grid."""
-    strides = [16, 32][: cfg.scales]
+    strides = list(SCALES[cfg.scales])
     a = cfg.anchors_per_scale
     return [{"name": f"p{int(np.log2(s))}", "stride": s, "grid": [cfg.img_size // s] * 2,
              "anchors": anchors[i * a:(i + 1) * a].round(2).tolist()} for i, s in enumerate(strides)]
@@ -98,29 +101,41 @@ def head_specs(cfg: DetectorConfig, anchors: np.ndarray) -> list[dict]:
 
 def _backbone(cfg: DetectorConfig, inp):
     """(stride-16 features, stride-32 features) and the backbone's layer list."""
+    _, c4, c5, base = _backbone_features(cfg, inp)
+    return c4, c5, base
+
+
+def _backbone_features(cfg: DetectorConfig, inp):
+    """(stride-8, stride-16, stride-32 features) and the backbone; the stride-8 tensor is an
+    intermediate of the same graph (only ``scales=3`` attaches a head to it)."""
     import keras
 
     from edgecnn.train.core.blocks import conv_bn_act, depthwise_separable, inverted_residual
 
     if cfg.backbone == "tiny":
         x = conv_bn_act(inp, 16, 3, 2, name="stem")
+        c3 = None
         for i, (f, s) in enumerate([(24, 2), (32, 2), (48, 1), (64, 2)]):
             x = depthwise_separable(x, f, s, name=f"bb{i}")
+            c3 = x if i == 2 else c3
         c4 = inverted_residual(x, 64, expansion=3, name="bb_ir4")
         x = depthwise_separable(c4, 128, 2, name="bb5")
         c5 = inverted_residual(x, 128, expansion=2, name="bb_ir5")
-        return c4, c5, None
+        return c3, c4, c5, None
     if cfg.backbone == "convnet":  # plain 3x3 convolutions: learns from scratch in a few hundred steps
         x = inp
+        c3 = None
         for i, (f, s) in enumerate([(16, 2), (32, 2), (48, 1), (64, 2), (96, 2)]):
             x = conv_bn_act(x, f, 3, s, name=f"cb{i}")
+            c3 = x if i == 3 else c3
         c4 = conv_bn_act(x, 96, 3, 1, name="cb_c4")
         x = conv_bn_act(c4, 128, 3, 2, name="cb5")
         c5 = conv_bn_act(x, 128, 3, 1, name="cb_c5")
-        return c4, c5, None
-    apps = {"mobilenet": (keras.applications.MobileNet, "conv_pw_11_relu", "conv_pw_13_relu"),
-            "mobilenet_v2": (keras.applications.MobileNetV2, "block_13_expand_relu", "out_relu")}
-    ctor, n4, n5 = apps[cfg.backbone]
+        return c3, c4, c5, None
+    apps = {"mobilenet": (keras.applications.MobileNet, "conv_pw_5_relu", "conv_pw_11_relu", "conv_pw_13_relu"),
+            "mobilenet_v2": (keras.applications.MobileNetV2, "block_6_expand_relu", "block_13_expand_relu",
+                             "out_relu")}
+    ctor, n3, n4, n5 = apps[cfg.backbone]
     weights = None if cfg.weights in ("none", "") else cfg.weights
     if weights not in (None, "imagenet") and not Path(weights).is_file():
         raise EdgeError(f"--weights: file not found: {weights}")
@@ -132,7 +147,7 @@ def _backbone(cfg: DetectorConfig, inp):
         raise EdgeError(f"--weights {weights}: cannot load into {cfg.backbone} alpha={cfg.alpha} ({exc})") from None
     for layer in base.layers[: cfg.freeze]:
         layer.trainable = False
-    return base.get_layer(n4).output, base.get_layer(n5).output, base
+    return base.get_layer(n3).output, base.get_layer(n4).output, base.get_layer(n5).output, base
 
 
 def build_model(cfg: DetectorConfig, heads: list[dict], num_classes: int):
@@ -143,12 +158,12 @@ def build_model(cfg: DetectorConfig, heads: list[dict], num_classes: int):
     from edgecnn.train.core.blocks import depthwise_separable, pointwise
 
     inp = keras.Input((cfg.img_size, cfg.img_size, 3), name="image")
-    c4, c5, _ = _backbone(cfg, inp)
+    c3, c4, c5, _ = _backbone_features(cfg, inp)
     depth = cfg.anchors_per_scale * (5 + num_classes)
     w = cfg.width
     outputs = {}
     p5 = depthwise_separable(pointwise(c5, w, name="neck5_in"), w, name="neck5")
-    if cfg.scales == 2:
+    if cfg.scales >= 2:
         outputs["p5"] = layers.Conv2D(depth, 1, name="p5")(p5)
         up = _upsample(pointwise(p5, w // 2, name="neck5_lat"), cfg.img_size // 16)
         p4 = layers.Concatenate(name="neck4_cat")([up, pointwise(c4, w // 2, name="neck4_lat")])
@@ -157,6 +172,11 @@ def build_model(cfg: DetectorConfig, heads: list[dict], num_classes: int):
         p4 = layers.Concatenate(name="neck4_cat")([up, c4])
     p4 = depthwise_separable(p4, w, name="neck4")
     outputs["p4"] = layers.Conv2D(depth, 1, name="p4")(p4)
+    if cfg.scales == 3:  # one more top-down step: stride 8
+        up = _upsample(pointwise(p4, w // 2, name="neck4_lat_up"), cfg.img_size // 8, name="neck4_up")
+        p3 = layers.Concatenate(name="neck3_cat")([up, pointwise(c3, w // 2, name="neck3_lat")])
+        p3 = depthwise_separable(p3, w, name="neck3")
+        outputs["p3"] = layers.Conv2D(depth, 1, name="p3")(p3)
     if cfg.box_gain != 1.0:
         gains = np.tile([cfg.box_gain] * 4 + [1.0] * (1 + num_classes), cfg.anchors_per_scale)
         outputs = {k: ChannelGain(gains, name=f"{k}_gain")(v) for k, v in outputs.items()}
@@ -167,11 +187,11 @@ def build_model(cfg: DetectorConfig, heads: list[dict], num_classes: int):
     return model
 
 
-def _upsample(x, size: int):
+def _upsample(x, size: int, name: str = "neck5_up"):
     """Nearest 2x upsampling as RESIZE_NEAREST_NEIGHBOR (UpSampling2D converts to a 5-D TILE)."""
     from keras import layers
 
-    return layers.Resizing(size, size, interpolation="nearest", name="neck5_up")(x)
+    return layers.Resizing(size, size, interpolation="nearest", name=name)(x)
 
 
 def _init_bias(model, heads, num_classes: int, img_size: int) -> None:
@@ -195,7 +215,7 @@ def losses_for(heads, num_classes: int, cfg: DetectorConfig) -> dict:
     if cfg.iou_gain <= 0 or obj_gain <= 0 or cls_gain <= 0:
         raise ValueError(f"loss gains must be > 0, got iou {cfg.iou_gain}, obj {obj_gain}, cls {cls_gain}")
 
-    balance = {16: 1.0, 32: 0.4}
+    balance = OBJ_BALANCE
     nl = len(heads)
     return {h["name"]: YoloHeadLoss(h["grid"], h["stride"], h["anchors"], num_classes, cfg.ignore_thresh,
                                     box_weight=cfg.iou_gain * 0.05 * 3 / nl,
