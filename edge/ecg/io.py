@@ -336,22 +336,11 @@ def read_csv(path, fs, lead: str | int | None = None) -> Record:
 
 def _regular_file(path, what: str, max_bytes: int = MAX_SIGNAL_FILE_BYTES, *, missing: str | None = None,
                   hint: str = "") -> tuple[Path, os.stat_result]:
-    """``(path, stat)`` of a readable regular file of bounded size (a FIFO would block, a device
-    never ends); ``missing`` replaces the not-found message, ``hint`` ends the not-regular one."""
-    import stat
+    """``(path, stat)`` of a readable regular file of bounded size: the package's one boundary
+    check (:func:`edgecnn.edge.core.fileio.regular_file`) with the signal-file size limit."""
+    from edgecnn.edge.core.fileio import regular_file
 
-    p = Path(path)
-    try:
-        st = p.stat()
-    except FileNotFoundError:
-        raise InputDataError(f"{p}: {missing or what + ' not found'}") from None
-    except OSError as exc:
-        raise InputDataError(f"{p}: cannot open the {what} ({exc.strerror or exc})") from None
-    if not stat.S_ISREG(st.st_mode):
-        raise InputDataError(f"{p}: the {what} is not a regular file (a folder, device or FIFO{hint})")
-    if st.st_size > max_bytes:
-        raise InputDataError(f"{p}: {st.st_size} bytes, more than the {max_bytes} a {what} may have")
-    return p, st
+    return regular_file(path, what, max_bytes, missing=missing, hint=hint)
 
 
 def parse_text_samples(lines, fs, lead=None, source="input") -> Record:
