@@ -48,7 +48,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from edgecnn.edge.core.errors import InputDataError
-from edgecnn.edge.ecg.signal import check_fs
+from edgecnn.edge.ecg.signal import check_fs, check_samples
 
 REASONS = ("ok", "flat", "saturated", "amplitude", "mains", "motion", "noisy")  # priority after "ok"
 QRS_BAND_HZ = (5.0, 40.0)
@@ -407,22 +407,6 @@ def _finish(rest: np.ndarray, start: int, fs: float, cfg: QualityConfig, w: int,
     return out.concat(_verdict(tail[None, :], [start + k * w], fs, cfg, w, context)[0])
 
 
-def _check(x, fs, name: str) -> tuple[np.ndarray, float]:
-    try:
-        fs = check_fs(fs)
-    except ValueError as exc:
-        raise InputDataError(f"{name}: {exc}") from None
-    arr = np.asarray(x)
-    if arr.dtype.kind not in "fiu" or arr.ndim != 1:
-        raise InputDataError(f"{name}: expected a 1-D numeric array of samples, got {arr.dtype} {arr.shape}")
-    bad = ~np.isfinite(arr)
-    if bad.any():
-        first = int(np.flatnonzero(bad)[0])
-        raise InputDataError(f"{name}: {int(bad.sum())} NaN/infinite sample(s), the first at index {first}; "
-                             "expected finite numbers")
-    return arr.astype(np.float64), fs
-
-
 def window_length(fs: float, cfg: QualityConfig) -> int:
     return max(1, int(round(cfg.window_s * fs)))
 
@@ -430,7 +414,7 @@ def window_length(fs: float, cfg: QualityConfig) -> int:
 def assess(x, fs, cfg: QualityConfig | None = None, name: str = "signal") -> QualityWindows:
     """Quality of every window of ``x`` (1-D, finite, non-empty) sampled at ``fs`` Hz."""
     cfg = cfg or QualityConfig()
-    x, fs = _check(x, fs, name)
+    x, fs = check_samples(x, fs, name)
     if len(x) == 0:
         raise InputDataError(f"{name}: no samples; expected a non-empty 1-D signal")
     w = window_length(fs, cfg)

@@ -35,7 +35,9 @@ from edgecnn.edge.ecg.signal import (
     RRConfig,
     beat_tensor,
     beat_windows,
+    check_amplitude,
     check_fs,
+    check_samples,
     filter_kernel,
     fir_same,
     fir_valid,
@@ -89,32 +91,9 @@ class ECGParams:
 
 
 def check_signal(x, fs, name: str = "signal") -> tuple[np.ndarray, float]:
-    """Validate samples and ``fs``: 1-D, finite, at least MIN_SECONDS long. Returns float64 copy, fs."""
-    try:
-        fs = check_fs(fs)
-    except ValueError as exc:
-        raise InputDataError(str(exc)) from None
-    arr = np.asarray(x)
-    if arr.dtype.kind not in "fiu" or arr.ndim != 1:
-        raise InputDataError(f"{name}: expected a 1-D numeric array of samples, got {arr.dtype} {arr.shape}")
-    bad = ~np.isfinite(arr)
-    if bad.any():
-        first = int(np.flatnonzero(bad)[0])
-        raise InputDataError(f"{name}: {int(bad.sum())} NaN/infinite sample(s), the first at index {first} "
-                             f"({first / fs:.3f} s); expected finite numbers")
-    _check_amplitude(arr, name)
-    if len(arr) < MIN_SECONDS * fs:
-        raise InputDataError(f"{name}: too short: {len(arr)} samples ({len(arr) / fs:.3f} s at {fs:g} Hz); "
-                             f"need at least {MIN_SECONDS:g} s")
-    return arr.astype(np.float64), fs
-
-
-def _check_amplitude(arr: np.ndarray, name: str, offset: int = 0) -> None:
-    big = np.abs(arr) > MAX_ABS_SAMPLE
-    if big.any():
-        first = int(np.flatnonzero(big)[0])
-        raise InputDataError(f"{name}: sample {first + offset} is {float(arr[first]):.3g}, expected |value| <= "
-                             f"{MAX_ABS_SAMPLE:g} (an ECG in mV, uV or ADC counts): wrong units or a damaged file")
+    """Validate samples and ``fs``: 1-D, finite, |sample| <= MAX_ABS_SAMPLE, at least MIN_SECONDS
+    long (:func:`~edgecnn.edge.ecg.signal.check_samples`). Returns a float64 copy, fs."""
+    return check_samples(x, fs, name, min_seconds=MIN_SECONDS, max_abs=MAX_ABS_SAMPLE)
 
 
 def is_flat(x: np.ndarray) -> bool:
@@ -372,7 +351,7 @@ class StreamingClassifier:
         if not np.all(np.isfinite(x)):
             first = int(np.flatnonzero(~np.isfinite(x))[0]) + self._n
             raise InputDataError(f"stream: NaN/infinite sample at index {first}; expected finite numbers")
-        _check_amplitude(x, "stream", self._n)
+        check_amplitude(x, "stream", MAX_ABS_SAMPLE, self._n)
         windows = self.quality.push(x) if self.quality else None
         closed = self._note(windows)
         pad = np.full(self.h if self._n == 0 else 0, x[0])

@@ -17,6 +17,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from edgecnn.edge.core.errors import InputDataError
+
 FS_MIN, FS_MAX = 50.0, 20000.0
 
 
@@ -29,6 +31,46 @@ def check_fs(fs, name: str = "fs") -> float:
     if not math.isfinite(value) or not FS_MIN <= value <= FS_MAX:
         raise ValueError(f"{name} must be between {FS_MIN:g} and {FS_MAX:g} Hz, got {fs!r}")
     return value
+
+
+def check_samples(x, fs, name: str = "signal", min_seconds: float = 0.0,
+                  max_abs: float | None = None) -> tuple[np.ndarray, float]:
+    """Validate a record's samples and its sampling rate; returns a float64 copy of ``x`` and ``fs``.
+
+    ``x`` must be a 1-D numeric array of finite numbers and ``fs`` a valid rate (:func:`check_fs`).
+    ``max_abs``: when given, every ``|sample|`` must be at most this (:func:`check_amplitude`).
+    ``min_seconds``: the shortest record accepted (0: any length, empty included).
+    Otherwise :class:`~edgecnn.edge.core.errors.InputDataError` naming ``name``, what is wrong and
+    where (the count and first index of bad samples, with its time in seconds).
+    """
+    try:
+        fs = check_fs(fs)
+    except ValueError as exc:
+        raise InputDataError(f"{name}: {exc}") from None
+    arr = np.asarray(x)
+    if arr.dtype.kind not in "fiu" or arr.ndim != 1:
+        raise InputDataError(f"{name}: expected a 1-D numeric array of samples, got {arr.dtype} {arr.shape}")
+    bad = ~np.isfinite(arr)
+    if bad.any():
+        first = int(np.flatnonzero(bad)[0])
+        raise InputDataError(f"{name}: {int(bad.sum())} NaN/infinite sample(s), the first at index {first} "
+                             f"({first / fs:.3f} s); expected finite numbers")
+    if max_abs is not None:
+        check_amplitude(arr, name, max_abs)
+    if len(arr) < min_seconds * fs:
+        raise InputDataError(f"{name}: too short: {len(arr)} samples ({len(arr) / fs:.3f} s at {fs:g} Hz); "
+                             f"need at least {min_seconds:g} s")
+    return arr.astype(np.float64), fs
+
+
+def check_amplitude(arr: np.ndarray, name: str, max_abs: float, offset: int = 0) -> None:
+    """InputDataError unless every ``|sample|`` of ``arr`` is at most ``max_abs``; the message names
+    the first offender by its index plus ``offset`` (the position of ``arr[0]`` in a stream)."""
+    big = np.abs(arr) > max_abs
+    if big.any():
+        first = int(np.flatnonzero(big)[0])
+        raise InputDataError(f"{name}: sample {first + offset} is {float(arr[first]):.3g}, expected |value| <= "
+                             f"{max_abs:g} (an ECG in mV, uV or ADC counts): wrong units or a damaged file")
 
 
 def odd_length(seconds: float, fs: float) -> int:
