@@ -167,16 +167,34 @@ def synth_records(n: int, cfg: SyntheticConfig | None = None, seed: int = 0, var
 
 
 # ----------------------------------------------------------------------------- WFDB writer
-def write_wfdb(folder, name: str, rec: SyntheticRecord) -> Path:
-    """Write ``name.hea`` / ``name.dat`` (format 16, gain 1000/mV) / ``name.atr`` (MIT format)."""
+def write_wfdb(folder, name: str, rec: SyntheticRecord, leads=None) -> Path:
+    """Write ``name.hea`` / ``name.dat`` (format 16, gain 1000/mV) / ``name.atr`` (MIT format).
+
+    ``leads``: the signals of the record, as ``(lead name, samples in mV)`` pairs, each as long as
+    ``rec.signal`` (stored multiplexed, in this order); default one lead, ``("MLII", rec.signal)``.
+    The annotations are ``rec``'s beats. Returns the record path (without extension).
+    """
     d = Path(folder)
-    digital = np.clip(np.round(rec.signal * 1000.0), -32767, 32767).astype("<i2")
-    atomic_write_bytes(d / f"{name}.dat", digital.tobytes())
-    hea = (f"{name} 1 {rec.fs:g} {len(digital)}\n"
-           f"{name}.dat 16 1000/mV 16 0 {int(digital[0])} 0 0 MLII\n# synthetic ECG (edgecnn)\n")
-    atomic_write_text(d / f"{name}.hea", hea)
+    leads = [("MLII", rec.signal)] if leads is None else list(leads)
+    if not leads or any(len(sig) != len(rec.signal) for _, sig in leads):
+        raise ValueError(f"{name}: leads must be (name, signal) pairs as long as the record ({len(rec.signal)})")
+    digital = np.stack([np.clip(np.round(np.asarray(sig, np.float64) * 1000.0), -32767, 32767).astype("<i2")
+                        for _, sig in leads], axis=1)
+    atomic_write_bytes(d / f"{name}.dat", digital.ravel().tobytes())
+    hea = f"{name} {len(leads)} {rec.fs:g} {len(digital)}\n" + "".join(
+        f"{name}.dat 16 1000/mV 16 0 {int(first)} 0 0 {lead}\n"
+        for (lead, _), first in zip(leads, digital[0], strict=True))
+    atomic_write_text(d / f"{name}.hea", hea + "# synthetic ECG (edgecnn)\n")
     atomic_write_bytes(d / f"{name}.atr", _mit_annotations(rec.r_samples, rec.symbols))
     return d / name
+
+
+def write_wfdb_leads(folder, name: str, rec: SyntheticRecord, names=("ECG1", "ECG2")) -> Path:
+    """A two-lead record (as in mitdb / svdb) in ``folder`` (created if missing): ``names[0]`` is
+    ``rec.signal``, ``names[1]`` the same inverted and halved, so a reader test sees which lead was
+    read. Returns the record path (without extension)."""
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    return write_wfdb(folder, name, rec, [(names[0], rec.signal), (names[1], rec.signal * -0.5)])
 
 
 def _mit_annotations(samples: np.ndarray, symbols) -> bytes:

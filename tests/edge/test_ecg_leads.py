@@ -11,21 +11,7 @@ from edgecnn.edge.core.interpreter import load_model
 from edgecnn.edge.ecg import io as ecg_io
 from edgecnn.edge.ecg import runtime as ecg
 from edgecnn.edge.ecg.evaluate import match_beats
-from edgecnn.edge.ecg.synthetic import SyntheticConfig, synth_record, write_wfdb
-
-
-def write_two_leads(folder, name, rec, names=("ECG1", "ECG2")):
-    """A 2-signal format-16 WFDB record: ``names[0]`` = the synthetic ECG, ``names[1]`` = it inverted
-    and halved (so a test sees which one was read), with the record's .atr."""
-    write_wfdb(folder, name, rec)  # the .atr (and a 1-lead .hea/.dat, replaced below)
-    a = np.clip(np.round(rec.signal * 1000.0), -32767, 32767).astype("<i2")
-    b = np.clip(np.round(rec.signal * -500.0), -32767, 32767).astype("<i2")
-    (folder / f"{name}.dat").write_bytes(np.stack([a, b], axis=1).ravel().tobytes())
-    (folder / f"{name}.hea").write_text(
-        f"{name} 2 {rec.fs:g} {len(a)}\n"
-        f"{name}.dat 16 1000/mV 16 0 {int(a[0])} 0 0 {names[0]}\n"
-        f"{name}.dat 16 1000/mV 16 0 {int(b[0])} 0 0 {names[1]}\n")
-    return folder / name
+from edgecnn.edge.ecg.synthetic import SyntheticConfig, synth_record, write_wfdb, write_wfdb_leads
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +27,7 @@ def rec128():
 @pytest.fixture(scope="module")
 def svdb_like(tmp_path_factory, rec128):
     d = tmp_path_factory.mktemp("svdb")
-    write_two_leads(d, "800", rec128)
+    write_wfdb_leads(d, "800", rec128)
     return d
 
 
@@ -54,7 +40,7 @@ class TestLeadTable:
 
     def test_mlii_wins_wherever_it_is(self, tmp_path, rec128):
         """MIT-BIH record 114 has V5 first and MLII second: the table reads MLII, not the first signal."""
-        write_two_leads(tmp_path, "114", rec128, names=("V5", "MLII"))
+        write_wfdb_leads(tmp_path, "114", rec128, names=("V5", "MLII"))
         r = ecg_io.read_wfdb(tmp_path / "114")
         assert r.lead == "MLII" and "signal 1" in r.lead_reason
         np.testing.assert_allclose(r.signal, np.round(rec128.signal * -500) / 1000, atol=1e-9)
@@ -66,7 +52,7 @@ class TestLeadTable:
         assert [w for w, _ in ecg_io.LEAD_TABLE][:1] == ["MLII"]
 
     def test_unknown_leads_are_refused_with_the_way_out(self, tmp_path, rec128):
-        write_two_leads(tmp_path, "x", rec128, names=("V1", "V5"))
+        write_wfdb_leads(tmp_path, "x", rec128, names=("V1", "V5"))
         with pytest.raises(InputDataError, match=r"\['V1', 'V5'\].*--lead") as err:
             ecg_io.read_wfdb(tmp_path / "x")
         assert "MLII" in str(err.value)  # the table is listed

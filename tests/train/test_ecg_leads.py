@@ -7,23 +7,9 @@ import pytest
 from edgecnn.edge.core.errors import InputDataError
 from edgecnn.edge.ecg import io as ecg_io
 from edgecnn.edge.ecg.runtime import ECGParams
-from edgecnn.edge.ecg.synthetic import SyntheticConfig, synth_record, write_wfdb
+from edgecnn.edge.ecg.synthetic import SyntheticConfig, synth_record, write_wfdb_leads
 from edgecnn.train.ecg import recipe as E
 from edgecnn.train.ecg import records as W
-
-
-def write_two_leads(folder, name, rec, names=("ECG1", "ECG2")):
-    """2-signal format-16 record: ``names[0]`` the ECG, ``names[1]`` it inverted and halved."""
-    folder.mkdir(parents=True, exist_ok=True)
-    write_wfdb(folder, name, rec)
-    a = np.clip(np.round(rec.signal * 1000.0), -32767, 32767).astype("<i2")
-    b = np.clip(np.round(rec.signal * -500.0), -32767, 32767).astype("<i2")
-    (folder / f"{name}.dat").write_bytes(np.stack([a, b], axis=1).ravel().tobytes())
-    (folder / f"{name}.hea").write_text(
-        f"{name} 2 {rec.fs:g} {len(a)}\n"
-        f"{name}.dat 16 1000/mV 16 0 {int(a[0])} 0 0 {names[0]}\n"
-        f"{name}.dat 16 1000/mV 16 0 {int(b[0])} 0 0 {names[1]}\n")
-    return folder / name
 
 
 @pytest.fixture(scope="module")
@@ -31,10 +17,10 @@ def two_dbs(tmp_path_factory):
     """``root/mitdb`` (360 Hz, 101: MLII/V1, 114: V5/MLII) and ``root/svdb`` (128 Hz, ECG1/ECG2)."""
     root = tmp_path_factory.mktemp("data")
     cfg = dict(duration_s=40, hr_bpm=(70, 90))
-    write_two_leads(root / "mitdb", "101", synth_record(SyntheticConfig(fs=360.0, **cfg), seed=1), ("MLII", "V1"))
-    write_two_leads(root / "mitdb", "114", synth_record(SyntheticConfig(fs=360.0, **cfg), seed=2), ("V5", "MLII"))
+    write_wfdb_leads(root / "mitdb", "101", synth_record(SyntheticConfig(fs=360.0, **cfg), seed=1), ("MLII", "V1"))
+    write_wfdb_leads(root / "mitdb", "114", synth_record(SyntheticConfig(fs=360.0, **cfg), seed=2), ("V5", "MLII"))
     for i, name in enumerate(("800", "802")):
-        write_two_leads(root / "svdb", name, synth_record(SyntheticConfig(fs=128.0, **cfg), seed=3 + i))
+        write_wfdb_leads(root / "svdb", name, synth_record(SyntheticConfig(fs=128.0, **cfg), seed=3 + i))
     (root / "faces").mkdir()  # not a database folder: no records
     return root
 
@@ -49,7 +35,7 @@ class TestLeads:
         assert train.lead == ("ECG1" if record.startswith("svdb") else "MLII")
 
     def test_unknown_leads_refused_unless_named(self, tmp_path):
-        write_two_leads(tmp_path, "x", synth_record(SyntheticConfig(duration_s=10), seed=1), ("V1", "V5"))
+        write_wfdb_leads(tmp_path, "x", synth_record(SyntheticConfig(duration_s=10), seed=1), ("V1", "V5"))
         with pytest.raises(InputDataError, match="--lead"):
             W.read_labelled_record(tmp_path / "x")
         assert W.read_labelled_record(tmp_path / "x", lead="V5").lead == "V5"
