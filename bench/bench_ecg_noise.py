@@ -37,11 +37,9 @@ import ecg_noise as en  # noqa: E402
 from edgecnn.edge.core.fileio import atomic_write_json, atomic_write_text  # noqa: E402
 from edgecnn.edge.core.loader import open_model  # noqa: E402
 from edgecnn.edge.core.plots import line_plot, save_png  # noqa: E402
-from edgecnn.edge.ecg.evaluate import class_metrics, excluded_mask, match_beats, score_record  # noqa: E402
+from edgecnn.edge.ecg.evaluate import class_metrics, match_record, rpeak_se_ppv  # noqa: E402
 from edgecnn.edge.ecg.io import (  # noqa: E402
     AAMI_CLASSES,
-    BEAT_SYMBOLS,
-    aami_index,
     list_records,
     read_annotations,
     read_wfdb,
@@ -69,33 +67,12 @@ def _zero() -> dict:
 def split_counts(result, ann_samples, ann_symbols, n: int, fs: float, tol_s: float, masks: dict) -> dict:
     """R-peak tp/fn/fp and the class confusion for the whole record and for each sample mask of ``masks``.
 
-    The matching is evaluate.py's (beat annotations and detections outside VF episodes, one-to-one
-    within ``tol_s``, closest first) done once on the whole record; a reference beat is counted
-    (TP or FN, and in the confusion) where it lies, an unmatched detection (FP) where it lies.
-    The whole-record counts are checked against ``evaluate.score_record``."""
-    vf = excluded_mask(ann_samples, ann_symbols, n)
-    use = np.isin(ann_symbols, list(BEAT_SYMBOLS)) & ~vf[np.clip(ann_samples, 0, n - 1)]
-    ref, sym = ann_samples[use], ann_symbols[use]
-    rows = np.flatnonzero(~vf[np.clip(result.sample, 0, n - 1)]) if len(result) else np.zeros(0, np.int64)
-    det = result.sample[rows]
-    r2d, d2r = match_beats(ref, det, int(round(tol_s * fs)))
-    truth = aami_index(sym)
-    out = {}
-    scopes = [("whole", np.ones(len(ref), bool), np.ones(len(det), bool))]
-    scopes += [(k, m[np.clip(ref, 0, n - 1)], m[np.clip(det, 0, n - 1)]) for k, m in masks.items()]
-    for scope, ref_in, det_in in scopes:
-        c = _zero()
-        hit = (r2d >= 0) & ref_in
-        c["tp"], c["fn"], c["fp"] = int(hit.sum()), int(((r2d < 0) & ref_in).sum()), int(((d2r < 0) & det_in).sum())
-        ok = hit & (truth >= 0)
-        np.add.at(c["confusion"], (truth[ok], result.class_id[rows[r2d[ok]]]), 1)
-        out[scope] = c
-    ref_counts = score_record(result, ann_samples, ann_symbols, n, fs, tol_s)
-    w = out["whole"]
-    if (w["tp"], w["fn"], w["fp"]) != (ref_counts["tp"], ref_counts["fn"], ref_counts["fp"]) or \
-            not np.array_equal(w["confusion"], ref_counts["confusion"]):
-        raise AssertionError("split_counts disagrees with evaluate.score_record on the whole record")
-    return out
+    The matching is evaluate.py's (:func:`~edgecnn.edge.ecg.evaluate.match_record`: beat annotations
+    and detections outside VF episodes, one-to-one within ``tol_s``, closest first) done once on the
+    whole record; a reference beat is counted (TP or FN, and in the confusion) where it lies, an
+    unmatched detection (FP) where it lies. The whole-record counts are ``evaluate.score_record``'s."""
+    m = match_record(result, ann_samples, ann_symbols, n, fs, tol_s)
+    return {"whole": m.counts(), **{scope: m.counts(mask) for scope, mask in masks.items()}}
 
 
 def _add(acc: dict, c: dict) -> None:
@@ -108,8 +85,8 @@ def metrics(c: dict) -> dict:
     """Gross statistics from summed counts: R-peak Se/+P and per-class Se/+P (evaluate.class_metrics)."""
     tp, fn, fp = c["tp"], c["fn"], c["fp"]
     cm = class_metrics(c["confusion"])["per_class"]
-    out = {"rpeak": {"se": tp / (tp + fn) if tp + fn else None, "ppv": tp / (tp + fp) if tp + fp else None,
-                     "tp": tp, "fn": fn, "fp": fp}, "beats": tp + fn}
+    se, ppv = rpeak_se_ppv(tp, fn, fp)
+    out = {"rpeak": {"se": se, "ppv": ppv, "tp": tp, "fn": fn, "fp": fp}, "beats": tp + fn}
     for lab in ("V", "S"):
         p = cm[lab]
         out[lab] = {"se": p["se"], "ppv": p["ppv"], "support": p["support"], "predicted": p["predicted"]}

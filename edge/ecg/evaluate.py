@@ -105,21 +105,53 @@ def _r(v):
     return None if v is None else round(float(v), 5)
 
 
-def _match(result: BeatResult, ann_samples, ann_symbols, n: int, fs: float, tol_s: float):
-    """Reference beats outside VF episodes: (their symbols, matched row of ``result`` or -1, detections kept)."""
+@dataclass(frozen=True)
+class BeatMatching:
+    """How one record's detections pair with its reference beats, as scored: beat annotations and
+    detections outside VF episodes, one-to-one within the tolerance, closest first."""
+
+    n: int  # samples in the record
+    ref_sample: np.ndarray  # the reference beats scored (sample indices)
+    ref_symbol: np.ndarray  # their annotation symbols
+    ref_row: np.ndarray  # the row of the result matched to each reference beat, or -1
+    det_row: np.ndarray  # the rows of the result scored (detections outside VF episodes)
+    det_sample: np.ndarray  # their sample indices
+    det_matched: np.ndarray  # bool per ``det_row``: matched to a reference beat
+    pred: np.ndarray  # the result's class id of each row
+
+    def counts(self, where: np.ndarray | None = None) -> dict:
+        """R-peak tp/fn/fp and the class confusion (rows reference, columns predicted, matched beats
+        whose reference has an AAMI class). ``where``: a bool mask over the record's samples; a
+        reference beat (TP or FN, and in the confusion) counts where it lies, an unmatched
+        detection (FP) where it lies. Default: the whole record."""
+        ref_in = np.ones(len(self.ref_row), bool) if where is None else where[np.clip(self.ref_sample, 0, self.n - 1)]
+        det_in = np.ones(len(self.det_row), bool) if where is None else where[np.clip(self.det_sample, 0, self.n - 1)]
+        hit = (self.ref_row >= 0) & ref_in
+        truth, rows = _with_class(self.ref_symbol[ref_in], self.ref_row[ref_in])
+        k = len(AAMI_CLASSES)
+        cm = np.zeros((k, k), np.int64)
+        np.add.at(cm, (truth, self.pred[rows]), 1)
+        return {"tp": int(hit.sum()), "fn": int(((self.ref_row < 0) & ref_in).sum()),
+                "fp": int((~self.det_matched & det_in).sum()), "confusion": cm}
+
+
+def match_record(result: BeatResult, ann_samples, ann_symbols, n: int, fs: float, tol_s: float = 0.15) -> BeatMatching:
+    """Match ``result``'s beats to a record's reference annotations (see :class:`BeatMatching`)."""
     vf = excluded_mask(ann_samples, ann_symbols, n)
     use = np.isin(ann_symbols, list(BEAT_SYMBOLS)) & ~vf[np.clip(ann_samples, 0, n - 1)]
     rows = np.flatnonzero(~vf[np.clip(result.sample, 0, n - 1)]) if len(result) else np.zeros(0, np.int64)
-    r2d, _ = match_beats(ann_samples[use], result.sample[rows], int(round(tol_s * fs)))
+    det = result.sample[rows]
+    r2d, d2r = match_beats(ann_samples[use], det, int(round(tol_s * fs)))
     ref_row = np.full(len(r2d), -1, np.int64)
     ref_row[r2d >= 0] = rows[r2d[r2d >= 0]]
-    return ann_symbols[use], ref_row, len(rows)
+    return BeatMatching(n, ann_samples[use], ann_symbols[use], ref_row, rows, det, d2r >= 0, result.class_id)
 
 
 def matched_beats(result: BeatResult, ann_samples, ann_symbols, n: int, fs: float,
                   tol_s: float = 0.15) -> tuple[np.ndarray, np.ndarray]:
     """Matched reference beats that have an AAMI class: (class index, row of ``result``), as scored."""
-    return _with_class(*_match(result, ann_samples, ann_symbols, n, fs, tol_s)[:2])
+    m = match_record(result, ann_samples, ann_symbols, n, fs, tol_s)
+    return _with_class(m.ref_symbol, m.ref_row)
 
 
 def _with_class(ref_sym: np.ndarray, ref_row: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -130,13 +162,12 @@ def _with_class(ref_sym: np.ndarray, ref_row: np.ndarray) -> tuple[np.ndarray, n
 
 def score_record(result: BeatResult, ann_samples, ann_symbols, n: int, fs: float, tol_s: float = 0.15) -> dict:
     """Counts for one record: R-peak tp/fn/fp and the class confusion matrix."""
-    ref_sym, ref_row, n_det = _match(result, ann_samples, ann_symbols, n, fs, tol_s)
-    tp = int((ref_row >= 0).sum())
-    truth, rows = _with_class(ref_sym, ref_row)
-    k = len(AAMI_CLASSES)
-    cm = np.zeros((k, k), np.int64)
-    np.add.at(cm, (truth, result.class_id[rows]), 1)
-    return {"tp": tp, "fn": len(ref_sym) - tp, "fp": n_det - tp, "confusion": cm}
+    return match_record(result, ann_samples, ann_symbols, n, fs, tol_s).counts()
+
+
+def rpeak_se_ppv(tp: int, fn: int, fp: int) -> tuple[float | None, float | None]:
+    """R-peak sensitivity and positive predictivity from counts; None where undefined (no beats)."""
+    return (tp / (tp + fn) if tp + fn else None, tp / (tp + fp) if tp + fp else None)
 
 
 @dataclass(frozen=True)
@@ -219,7 +250,8 @@ def evaluate(model, opts: Options) -> dict:
         if strip is None:
             strip = (name, x, fs, result, samples, symbols)
     out = class_metrics(total_cm)
-    out["rpeak"] = {"se": _r(tp / (tp + fn) if tp + fn else 0.0), "ppv": _r(tp / (tp + fp) if tp + fp else 0.0),
+    se, ppv = rpeak_se_ppv(tp, fn, fp)
+    out["rpeak"] = {"se": _r(0.0 if se is None else se), "ppv": _r(0.0 if ppv is None else ppv),
                     "tp": tp, "fn": fn, "fp": fp}
     out.update(confusion=total_cm.tolist(), labels=list(AAMI_CLASSES), records=per_record,
                signal_seconds=round(seconds, 1), wall_seconds=round(wall, 3),
