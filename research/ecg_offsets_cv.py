@@ -4,7 +4,8 @@
 
 Rule: class = argmax(log p + b) = argmax(p * exp(b)), b_N = 0, b_Q = 0; b_S, b_V, b_F are fitted by
 coordinate search over GRID to maximise the pooled macro-F1 (N, S, V, F) of the beats they are
-fitted on. Reported per model (float, int8) on the out-of-fold beats of research/ecg_oof.py:
+fitted on. Reported per model (float, int8) on the out-of-fold beats of scripts/ecg_oof.py
+(``--kinds int8 float``):
 
 * ``none``: argmax of p;
 * ``nested``: for each fold, b fitted on the other folds' beats and applied to this fold's; the four

@@ -2,7 +2,7 @@
 
     python research/ecg_v_analysis.py [--oof runs/ecg/oof.npz] [--cache /tmp/ds1_r3.npz]
 
-Reads the out-of-fold beats of research/ecg_oof.py and the cached device preprocessing of
+Reads the out-of-fold beats of scripts/ecg_oof.py and the cached device preprocessing of
 research/ecg_cv_sweep.py --make-cache (the same detector beats, in record/sample order). Prints
 
 1. a V probability threshold on the int8 beats: a beat whose top class is V but whose p(V) is
