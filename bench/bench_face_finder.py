@@ -43,8 +43,8 @@ import cv2
 import numpy as np
 
 from edgecnn.edge.detect import boxes as B
-from edgecnn.edge.detect.annotations import WIDER_GT_FILE, read_wider_gt
 from edgecnn.edge.detect.evaluate import average_precision, pr_curve
+from edgecnn.edge.detect.wider import WIDER_GT_FILE, read_wider_gt
 from edgecnn.edge.face.finder import LearnedFinder
 from edgecnn.edge.face.runtime import FaceConfig, find_haar
 

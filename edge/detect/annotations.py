@@ -1,10 +1,11 @@
 """Detection annotation readers: YOLO txt, Pascal VOC XML, COCO JSON, WIDER FACE txt -> one record type.
 
-Every reader returns an :class:`AnnotationSet`: image records with ``xyxy`` boxes in pixels of
-the original image, integer class ids into ``labels``, and the list of problems found. A problem
-(missing file, box outside the image, zero area, unknown class, unparsable line) is never
-dropped silently: the box is clipped or skipped, and an :class:`Issue` names the file, the reason
-and the action; :meth:`AnnotationSet.summary` counts them.
+Every reader returns an :class:`AnnotationSet` (the types are in :mod:`edgecnn.edge.detect.records`):
+image records with ``xyxy`` boxes in pixels of the original image, integer class ids into
+``labels``, and the list of problems found. A problem (missing file, box outside the image, zero
+area, unknown class, unparsable line) is never dropped silently: the box is clipped or skipped, and
+an :class:`Issue` names the file, the reason and the action; :meth:`AnnotationSet.summary` counts
+them.
 
 Layouts (``root`` is the data folder):
 
@@ -15,13 +16,8 @@ Layouts (``root`` is the data folder):
   ``<bndbox>`` corners in pixels (``xyxy``).
 * ``coco``: ``annotations.json`` (or the one ``*.json`` in ``root``, or a path to it) + ``images/``;
   ``bbox`` as ``[x, y, w, h]`` in pixels (``xywh``).
-* ``wider``: ``wider_face_bbx_gt.txt`` (or the one ``*bbx_gt.txt`` in ``root``, or a path to it) +
-  ``images/``; per image a path line (relative to ``images/``), a box-count line, then one line per
-  box ``x y w h blur expression illumination invalid occlusion pose`` (pixels, ``xywh``; an image
-  with count 0 has one line of zeros). One class, ``face``; boxes flagged ``invalid`` are skipped
-  (reported). Malformed lines stop the reading with an :class:`InputDataError` naming the file, the
-  line, what was expected and what was found (:func:`read_wider_gt` gives every box with its
-  attributes, for evaluations that treat invalid or small faces as "ignore").
+* ``wider``: ``wider_face_bbx_gt.txt`` + ``images/`` (WIDER FACE); read by
+  :mod:`edgecnn.edge.detect.wider`, which describes the layout.
 """
 
 from __future__ import annotations
@@ -29,8 +25,6 @@ from __future__ import annotations
 import json
 import math
 import xml.etree.ElementTree as ET
-from collections import Counter
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -38,95 +32,20 @@ import numpy as np
 from edgecnn.edge.core.errors import InputDataError
 from edgecnn.edge.core.image import image_size
 from edgecnn.edge.detect import boxes as B
+from edgecnn.edge.detect.records import (
+    IMAGE_SUFFIXES,
+    AnnotationSet,
+    ImageRecord,
+    Issue,
+    first_dir,
+    make_record,
+)
+from edgecnn.edge.detect.wider import looks_like_wider, read_wider
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
 CLASS_FILES = ("classes.txt", "obj.names", "classes.names", "labels.txt")
 
 
-@dataclass(frozen=True)
-class Issue:
-    file: str
-    reason: str  # e.g. "box outside image", "zero area", "unknown class", "missing image"
-    action: str  # "clipped", "skipped box", "skipped image", "kept as background"
-    detail: str = ""
-
-    def __str__(self) -> str:
-        extra = f" ({self.detail})" if self.detail else ""
-        return f"{self.file}: {self.reason}{extra} -> {self.action}"
-
-
-@dataclass(frozen=True)
-class ImageRecord:
-    """One image: its path, size and boxes (``xyxy`` pixels of the original image)."""
-
-    path: str
-    width: int
-    height: int
-    xyxy: np.ndarray = field(default_factory=lambda: np.zeros((0, 4), np.float32))
-    class_ids: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
-
-    def __post_init__(self):
-        xyxy = B.as_boxes(self.xyxy, "xyxy")
-        ids = np.asarray(self.class_ids, np.int64).reshape(-1)
-        if len(ids) != len(xyxy):
-            raise ValueError(f"class_ids: expected {len(xyxy)} values (one per box), got {len(ids)}")
-        object.__setattr__(self, "xyxy", xyxy)
-        object.__setattr__(self, "class_ids", ids)
-
-
-@dataclass(frozen=True)
-class AnnotationSet:
-    format: str
-    labels: tuple[str, ...]
-    records: tuple[ImageRecord, ...]
-    issues: tuple[Issue, ...] = ()
-
-    def summary(self) -> dict:
-        """Counts: images, boxes, boxes per class, and problems by reason and action."""
-        per_class = Counter()
-        for r in self.records:
-            per_class.update(self.labels[i] for i in r.class_ids)
-        return {
-            "format": self.format,
-            "images": len(self.records),
-            "boxes": int(sum(len(r.class_ids) for r in self.records)),
-            "per_class": {name: per_class.get(name, 0) for name in self.labels},
-            "issues": dict(Counter(f"{i.reason} -> {i.action}" for i in self.issues)),
-        }
-
-    def subset(self, indices) -> AnnotationSet:
-        return AnnotationSet(self.format, self.labels, tuple(self.records[i] for i in indices), self.issues)
-
-
 # --------------------------------------------------------------------------- helpers
-
-
-def check_boxes(xyxy, width: int, height: int, file: str, issues: list[Issue],
-                min_size: float = 1.0) -> np.ndarray:
-    """Validate boxes against the image: clip those partly outside, drop empty ones.
-
-    Returns a keep mask; clips ``xyxy`` in place; appends one :class:`Issue` per problem.
-    """
-    keep = np.ones(len(xyxy), bool)
-    for k, box in enumerate(xyxy):
-        desc = "[" + ", ".join(f"{v:.1f}" for v in box) + "]"
-        if not np.all(np.isfinite(box)):
-            issues.append(Issue(file, "non-finite coordinates", "skipped box", desc))
-            keep[k] = False
-            continue
-        if box[2] - box[0] <= 0 or box[3] - box[1] <= 0:
-            issues.append(Issue(file, "zero area", "skipped box", desc))
-            keep[k] = False
-            continue
-        clipped = B.clip_xyxy(box, width, height)[0]
-        if clipped[2] - clipped[0] < min_size or clipped[3] - clipped[1] < min_size:
-            issues.append(Issue(file, "box outside image", "skipped box", f"{desc} in {width}x{height}"))
-            keep[k] = False
-            continue
-        if np.any(np.abs(clipped - box) > 1e-3):
-            issues.append(Issue(file, "box outside image", "clipped", f"{desc} in {width}x{height}"))
-            xyxy[k] = clipped
-    return keep
 
 
 def _label_index(labels: list[str], fixed: bool):
@@ -149,13 +68,6 @@ def _find_image(folder: Path, stem_or_name: str) -> Path | None:
         q = folder / (Path(stem_or_name).stem + suffix)
         if q.is_file():
             return q
-    return None
-
-
-def _first_dir(root: Path, names) -> Path | None:
-    for n in names:
-        if (root / n).is_dir():
-            return root / n
     return None
 
 
@@ -236,13 +148,7 @@ def _yolo_record(img: Path, txt: Path, names: list[str], issues: list[Issue]) ->
             continue
         boxes.append(B.cxcywh_norm_to_xyxy(vals, w, h)[0])
         ids.append(cls)
-    return _record(img, w, h, boxes, ids, str(txt), issues)
-
-
-def _record(img, w, h, boxes, ids, file, issues) -> ImageRecord:
-    xyxy = np.asarray(boxes, np.float32).reshape(-1, 4)
-    keep = check_boxes(xyxy, w, h, file, issues)
-    return ImageRecord(str(img), w, h, xyxy[keep], np.asarray(ids, np.int64)[keep])
+    return make_record(img, w, h, boxes, ids, str(txt), issues)
 
 
 # --------------------------------------------------------------------------- Pascal VOC
@@ -251,8 +157,8 @@ def _record(img, w, h, boxes, ids, file, issues) -> ImageRecord:
 def read_voc(root, labels=None) -> AnnotationSet:
     """Pascal VOC XML: ``annotations/*.xml`` + ``images/``; classes sorted by name unless given."""
     root = Path(root)
-    ann_dir = _first_dir(root, ("annotations", "Annotations"))
-    img_dir = _first_dir(root, ("images", "JPEGImages"))
+    ann_dir = first_dir(root, ("annotations", "Annotations"))
+    img_dir = first_dir(root, ("images", "JPEGImages"))
     if ann_dir is None or img_dir is None:
         raise InputDataError(f"{root}: VOC layout needs annotations/ (or Annotations/) and images/ (or JPEGImages/)")
     names = list(labels) if labels is not None else []
@@ -297,7 +203,7 @@ def _voc_record(xml: Path, img_dir: Path, index, issues: list[Issue]) -> ImageRe
             continue
         boxes.append(box)
         ids.append(cls)
-    return _record(img, w, h, boxes, ids, str(xml), issues)
+    return make_record(img, w, h, boxes, ids, str(xml), issues)
 
 
 # --------------------------------------------------------------------------- COCO JSON
@@ -320,7 +226,7 @@ def read_coco(root, labels=None) -> AnnotationSet:
     root = Path(root)
     js = _coco_json(root)
     base = js.parent if root.is_file() else root
-    img_dir = _first_dir(base, ("images",)) or base
+    img_dir = first_dir(base, ("images",)) or base
     try:
         data = json.loads(js.read_text())
         cats = sorted(data["categories"], key=lambda c: c["id"])
@@ -370,152 +276,7 @@ def _coco_record(im: dict, anns: list, img_dir: Path, cat_to_id: dict, js: Path,
             issues.append(Issue(where, "unparsable box", "skipped box"))
             continue
         ids.append(cat_to_id[a["category_id"]])
-    return _record(img, w, h, boxes, ids, where, issues)
-
-
-# --------------------------------------------------------------------------- WIDER FACE txt
-
-WIDER_GT_FILE = "wider_face_bbx_gt.txt"
-WIDER_FIELDS = ("x", "y", "w", "h", "blur", "expression", "illumination", "invalid", "occlusion", "pose")
-WIDER_LABEL = "face"
-
-
-@dataclass(frozen=True)
-class WiderEntry:
-    """One image of a WIDER ground-truth file, every box kept (invalid and empty ones too).
-
-    ``xywh (N, 4)`` float32 pixels; ``attrs (N, 6)`` int64: blur, expression, illumination, invalid,
-    occlusion, pose; ``line``: the 1-based line of the image's path in the file.
-    """
-
-    name: str
-    xywh: np.ndarray
-    attrs: np.ndarray
-    line: int
-
-    @property
-    def invalid(self) -> np.ndarray:
-        return self.attrs[:, 3].astype(bool)
-
-
-def _wider_gt(root: Path) -> Path:
-    if root.is_file():
-        return root
-    if not root.is_dir():
-        raise InputDataError(f"{root}: data folder not found")
-    if (root / WIDER_GT_FILE).is_file():
-        return root / WIDER_GT_FILE
-    found = sorted(root.glob("*bbx_gt.txt"))
-    if len(found) == 1:
-        return found[0]
-    raise InputDataError(f"{root}: WIDER layout needs {WIDER_GT_FILE} (found {len(found)} *bbx_gt.txt files) "
-                         "and images/")
-
-
-def _wider_numbers(text: str, where: str) -> list[float]:
-    parts = text.split()
-    if len(parts) != len(WIDER_FIELDS):
-        raise InputDataError(f"{where}: expected {len(WIDER_FIELDS)} numbers ({' '.join(WIDER_FIELDS)}), "
-                             f"got {len(parts)} field(s): {text.strip()[:80]!r}")
-    try:
-        vals = [float(v) for v in parts]
-    except ValueError:
-        raise InputDataError(f"{where}: expected {len(WIDER_FIELDS)} numbers ({' '.join(WIDER_FIELDS)}), "
-                             f"got {text.strip()[:80]!r}") from None
-    if not all(math.isfinite(v) for v in vals):
-        raise InputDataError(f"{where}: expected finite numbers, got {text.strip()[:80]!r}")
-    if any(v != int(v) or v < 0 for v in vals[4:]):
-        raise InputDataError(f"{where}: expected non-negative integer attributes ({' '.join(WIDER_FIELDS[4:])}), "
-                             f"got {' '.join(parts[4:])!r}")
-    return vals
-
-
-def read_wider_gt(path) -> list[WiderEntry]:
-    """Parse a WIDER FACE ground-truth file (``wider_face_*_bbx_gt.txt``) strictly.
-
-    Every box is returned, with its attributes; nothing is skipped here. Raises
-    :class:`InputDataError` ``FILE:LINE: expected ..., got ...`` for a missing or non-integer box
-    count, a box line without 10 numbers, or a file that ends before an image's boxes do.
-    """
-    path = Path(path)
-    try:
-        lines = path.read_text(errors="replace").splitlines()
-    except OSError as exc:
-        raise InputDataError(f"{path}: cannot read WIDER ground truth ({exc})") from None
-    entries: list[WiderEntry] = []
-    i, n_lines = 0, len(lines)
-    while i < n_lines:
-        name = lines[i].strip()
-        if not name:  # blank lines between images (or at the end) are harmless
-            i += 1
-            continue
-        head = i + 1
-        if Path(name).suffix.lower() not in IMAGE_SUFFIXES:
-            raise InputDataError(f"{path}:{head}: expected an image path (ending in {', '.join(IMAGE_SUFFIXES)}), "
-                                 f"got {name[:80]!r}")
-        if i + 1 >= n_lines:
-            raise InputDataError(f"{path}:{head + 1}: expected the box count of {name}, got the end of the file")
-        count_text = lines[i + 1].strip()
-        try:
-            count = int(count_text)
-        except ValueError:
-            count = -1
-        if count < 0:
-            raise InputDataError(f"{path}:{head + 1}: expected the box count of {name} (an integer >= 0), "
-                                 f"got {count_text[:80]!r}")
-        i += 2
-        rows = []
-        for k in range(count):
-            if i >= n_lines:
-                raise InputDataError(f"{path}:{i + 1}: expected {count} box lines for {name}, "
-                                     f"got the end of the file after {k}")
-            rows.append(_wider_numbers(lines[i], f"{path}:{i + 1}"))
-            i += 1
-        if count == 0 and i < n_lines and lines[i].strip() and \
-                Path(lines[i].strip()).suffix.lower() not in IMAGE_SUFFIXES:
-            zeros = _wider_numbers(lines[i], f"{path}:{i + 1}")  # the official files write one line of zeros
-            if any(zeros):
-                raise InputDataError(f"{path}:{i + 1}: expected a line of zeros after a box count of 0 for {name}, "
-                                     f"got {lines[i].strip()[:80]!r}")
-            i += 1
-        arr = np.asarray(rows, np.float64).reshape(-1, len(WIDER_FIELDS))
-        entries.append(WiderEntry(name, arr[:, :4].astype(np.float32), arr[:, 4:].astype(np.int64), head))
-    return entries
-
-
-def read_wider(root, labels=None) -> AnnotationSet:
-    """WIDER FACE: ``wider_face_bbx_gt.txt`` + ``images/``; one class ``face``; invalid boxes skipped."""
-    root = Path(root)
-    gt = _wider_gt(root)
-    base = gt.parent
-    img_dir = _first_dir(base, ("images",)) or base
-    names = list(labels) if labels is not None else [WIDER_LABEL]
-    cls = names.index(WIDER_LABEL) if WIDER_LABEL in names else None
-    issues: list[Issue] = []
-    records = []
-    for e in read_wider_gt(gt):
-        where = f"{gt}:{e.line}"
-        img = img_dir / e.name
-        if not img.is_file():
-            issues.append(Issue(where, "missing image", "skipped image", e.name))
-            continue
-        try:
-            w, h = image_size(img)
-        except (OSError, InputDataError) as exc:
-            issues.append(Issue(str(img), "unreadable image", "skipped image", str(exc)))
-            continue
-        boxes, ids = [], []
-        for box, bad in zip(e.xywh, e.invalid, strict=True):
-            if bad:
-                issues.append(Issue(where, "invalid face", "skipped box", " ".join(f"{v:g}" for v in box)))
-                continue
-            if cls is None:
-                issues.append(Issue(where, "unknown class", "skipped box", repr(WIDER_LABEL)))
-                continue
-            boxes.append(B.xywh_to_xyxy(box)[0])
-            ids.append(cls)
-        records.append(_record(img, w, h, boxes, ids, where, issues))
-    return AnnotationSet("wider", tuple(names), tuple(records), tuple(issues))
+    return make_record(img, w, h, boxes, ids, where, issues)
 
 
 # --------------------------------------------------------------------------- dispatch
@@ -531,11 +292,10 @@ def detect_format(root) -> str:
         raise InputDataError(f"{root}: data folder not found")
     if root.is_file() and root.suffix == ".json":
         return "coco"
-    if (root.is_file() and root.name.endswith("bbx_gt.txt")) or (root.is_dir() and (
-            (root / WIDER_GT_FILE).is_file() or len(list(root.glob("*bbx_gt.txt"))) == 1)):
+    if looks_like_wider(root):
         return "wider"
-    if _first_dir(root, ("annotations", "Annotations")) and any(
-            _first_dir(root, ("annotations", "Annotations")).glob("*.xml")):
+    if first_dir(root, ("annotations", "Annotations")) and any(
+            first_dir(root, ("annotations", "Annotations")).glob("*.xml")):
         return "voc"
     if (root / "labels").is_dir():
         return "yolo"

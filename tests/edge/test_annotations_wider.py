@@ -1,4 +1,4 @@
-"""The WIDER FACE reader (edge/detect/annotations.py, format "wider") on hand-written files."""
+"""The WIDER FACE reader (edge/detect/wider.py, format "wider") on hand-written files."""
 
 from pathlib import Path
 
@@ -8,6 +8,7 @@ import pytest
 
 from edgecnn.edge.core.errors import InputDataError
 from edgecnn.edge.detect import annotations as A
+from edgecnn.edge.detect import wider as W
 
 GOOD = """\
 0--Parade/a.jpg
@@ -31,7 +32,7 @@ def write_set(root: Path, text: str = GOOD, images=("0--Parade/a.jpg", "0--Parad
         p = root / "images" / name
         p.parent.mkdir(parents=True, exist_ok=True)
         cv2.imwrite(str(p), np.full((size[1], size[0], 3), 100, np.uint8))
-    (root / A.WIDER_GT_FILE).write_text(text)
+    (root / W.WIDER_GT_FILE).write_text(text)
     return root
 
 
@@ -53,42 +54,42 @@ class TestWiderReader:
         assert data.summary()["issues"] == {"invalid face -> skipped box": 1, "box outside image -> clipped": 1,
                                             "zero area -> skipped box": 1}
         invalid = next(i for i in data.issues if i.reason == "invalid face")
-        assert invalid.file == f"{root / A.WIDER_GT_FILE}:1"  # the image's line in the file
+        assert invalid.file == f"{root / W.WIDER_GT_FILE}:1"  # the image's line in the file
 
     def test_gt_file_path_and_explicit_format(self, tmp_path):
         root = write_set(tmp_path)
-        a = A.read_annotations(root / A.WIDER_GT_FILE)
+        a = A.read_annotations(root / W.WIDER_GT_FILE)
         b = A.read_annotations(root, "wider")
-        assert A.detect_format(root / A.WIDER_GT_FILE) == "wider"
+        assert A.detect_format(root / W.WIDER_GT_FILE) == "wider"
         assert [r.path for r in a.records] == [r.path for r in b.records]
 
     def test_other_gt_file_name(self, tmp_path):
         root = write_set(tmp_path)
-        (root / A.WIDER_GT_FILE).rename(root / "wider_face_val_bbx_gt.txt")
+        (root / W.WIDER_GT_FILE).rename(root / "wider_face_val_bbx_gt.txt")
         assert A.detect_format(root) == "wider"
         assert len(A.read_annotations(root).records) == 3
 
     def test_missing_image_is_reported_not_fatal(self, tmp_path):
         root = write_set(tmp_path, images=("0--Parade/a.jpg", "1--Handshaking/c.png"))
-        data = A.read_wider(root)
+        data = W.read_wider(root)
         assert len(data.records) == 2
         assert data.summary()["issues"]["missing image -> skipped image"] == 1
 
     def test_labels_given(self, tmp_path):
         root = write_set(tmp_path)
-        assert A.read_wider(root, labels=["person", "face"]).records[0].class_ids.tolist() == [1, 1]
-        other = A.read_wider(root, labels=["person"])
+        assert W.read_wider(root, labels=["person", "face"]).records[0].class_ids.tolist() == [1, 1]
+        other = W.read_wider(root, labels=["person"])
         assert sum(len(r.xyxy) for r in other.records) == 0
         assert other.summary()["issues"]["unknown class -> skipped box"] == 4  # zero-size one too
 
     def test_zero_line_may_be_absent_and_blank_lines_are_harmless(self, tmp_path):
         text = "0--Parade/b.jpg\n0\n\n0--Parade/a.jpg\n1\n10 20 30 40 0 0 0 0 0 0\n\n"
-        entries = A.read_wider_gt(write_set(tmp_path, text) / A.WIDER_GT_FILE)
+        entries = W.read_wider_gt(write_set(tmp_path, text) / W.WIDER_GT_FILE)
         assert [(e.name, len(e.xywh), e.line) for e in entries] == [("0--Parade/b.jpg", 0, 1),
                                                                     ("0--Parade/a.jpg", 1, 4)]
 
     def test_read_wider_gt_keeps_every_box_with_attributes(self, tmp_path):
-        entries = A.read_wider_gt(write_set(tmp_path) / A.WIDER_GT_FILE)
+        entries = W.read_wider_gt(write_set(tmp_path) / W.WIDER_GT_FILE)
         a = entries[0]
         assert a.xywh.shape == (3, 4) and a.attrs.shape == (3, 6)
         assert a.attrs[1].tolist() == [2, 1, 0, 0, 1, 1]  # blur expression illumination invalid occlusion pose
@@ -114,15 +115,15 @@ class TestWiderErrors:
         with pytest.raises(InputDataError) as err:
             A.read_annotations(root, "wider")
         msg = str(err.value)
-        assert msg.startswith(f"{root / A.WIDER_GT_FILE}:{line}: expected"), msg
+        assert msg.startswith(f"{root / W.WIDER_GT_FILE}:{line}: expected"), msg
         assert expected in msg and got in msg, msg
 
     def test_no_gt_file(self, tmp_path):
         (tmp_path / "images").mkdir()
         with pytest.raises(InputDataError, match=str(tmp_path)):
-            A.read_wider(tmp_path)
+            W.read_wider(tmp_path)
         with pytest.raises(InputDataError, match="not found"):
-            A.read_wider(tmp_path / "absent")
+            W.read_wider(tmp_path / "absent")
 
     def test_unknown_format_lists_wider(self, tmp_path):
         with pytest.raises(InputDataError, match="wider"):
