@@ -61,6 +61,7 @@ class DistillConfig:
     sim_weight: float = 1.0
     val_fraction: float = 0.1
     seed: int = 0
+    jitter: float = 0.0  # geometric jitter strength: 1.0 = up to 6 deg, 5 % scale, 2.5 % shift
 
 
 # -- loss ------------------------------------------------------------------------------------------
@@ -135,13 +136,32 @@ def split(ds: dict, test_people: set[str], val_fraction: float, seed: int) -> di
     return {"train": np.flatnonzero(~test & ~val), "val": np.flatnonzero(val), "test": np.flatnonzero(test)}
 
 
-class DistillBatches(keras.utils.PyDataset):
-    """Shuffled batches of aligned crops, mirrored at random (with the same target) and with a mild
-    brightness / contrast jitter: ({"image": x}, {"embedding": teacher unit vectors})."""
+def jitter_crops(x: np.ndarray, rng: np.random.Generator, strength: float) -> np.ndarray:
+    """Small random similarity transforms of aligned crops (rotation, scale, shift about the centre),
+    reflected at the border: the alignment error a landmark network makes on the device."""
+    import cv2
 
-    def __init__(self, pixels, targets, batch: int, seed: int, face: FaceConfig, **kw):
+    n, h, w = x.shape[:3]
+    out = np.empty_like(x)
+    ang = rng.uniform(-6, 6, n) * strength
+    scale = 1.0 + rng.uniform(-0.05, 0.05, n) * strength
+    shift = rng.uniform(-0.025, 0.025, (n, 2)) * strength * np.array([w, h])
+    for i in range(n):
+        m = cv2.getRotationMatrix2D((w / 2 - 0.5, h / 2 - 0.5), float(ang[i]), float(scale[i]))
+        m[:, 2] += shift[i]
+        out[i] = cv2.warpAffine(x[i], m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
+    return out
+
+
+class DistillBatches(keras.utils.PyDataset):
+    """Shuffled batches of aligned crops, mirrored at random (with the same target), with a mild
+    brightness / contrast jitter and (``jitter`` > 0) small similarity transforms:
+    ({"image": x}, {"embedding": teacher unit vectors})."""
+
+    def __init__(self, pixels, targets, batch: int, seed: int, face: FaceConfig, jitter: float = 0.0, **kw):
         super().__init__(**kw)
         self.pixels, self.targets, self.batch, self.seed, self.face = pixels, targets, batch, seed, face
+        self.jitter = float(jitter)
         self.epoch_no = 0
         self._shuffle()
 
@@ -154,7 +174,10 @@ class DistillBatches(keras.utils.PyDataset):
     def __getitem__(self, i):
         idx = np.sort(self.order[i * self.batch : (i + 1) * self.batch])
         rng = np.random.default_rng([self.seed, self.epoch_no, i])
-        x = self.pixels[idx].astype(np.float32)
+        x = self.pixels[idx]
+        if self.jitter > 0:
+            x = jitter_crops(x, rng, self.jitter)
+        x = x.astype(np.float32)
         flip = rng.random(len(idx)) < 0.5
         x[flip] = x[flip, :, ::-1]
         gain = rng.uniform(0.8, 1.2, (len(idx), 1, 1, 1)).astype(np.float32)
@@ -218,7 +241,7 @@ def train_student(pixels, targets, val_pixels, val_people, cfg: DistillConfig, o
     keras.utils.set_random_seed(cfg.seed)
     face = FaceConfig(size=cfg.size, margin=cfg.padding, finder="none")
     model = E.build_embedder(E.EmbedderConfig(size=cfg.size, alpha=cfg.alpha, weights=cfg.weights, head=cfg.head))
-    batches = DistillBatches(pixels, targets, cfg.batch, cfg.seed, face)
+    batches = DistillBatches(pixels, targets, cfg.batch, cfg.seed, face, jitter=cfg.jitter)
     steps = max(1, len(batches) * cfg.epochs)
     schedule = keras.optimizers.schedules.CosineDecay(cfg.lr * 0.1, steps, alpha=0.01, warmup_target=cfg.lr,
                                                       warmup_steps=min(len(batches), steps // 5))
@@ -337,6 +360,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sim-weight", type=float, default=DistillConfig.sim_weight)
     p.add_argument("--val-fraction", type=float, default=DistillConfig.val_fraction)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--jitter", type=float, default=DistillConfig.jitter,
+                   help="geometric augmentation strength (1.0: up to 6 deg rotation, 5 %% scale, 2.5 %% shift)")
     p.add_argument("--max-train", type=int, default=0, help="use at most this many training crops (0: all)")
     p.add_argument("--no-center", dest="center", action="store_false",
                    help="match the raw teacher vectors (default: centred on the training mean, re-normalised)")
@@ -354,7 +379,7 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     cfg = DistillConfig(size=args.size, alpha=args.alpha, head=args.head, weights=args.weights, epochs=args.epochs,
                         batch=args.batch, lr=args.lr, sim_weight=args.sim_weight, val_fraction=args.val_fraction,
-                        seed=args.seed)
+                        seed=args.seed, jitter=args.jitter)
     teacher, out = Path(args.teacher), Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     ds = load_aligned(teacher, Path(args.data), out, cfg.size, cfg.padding, tuple(args.sets))
