@@ -394,7 +394,8 @@ def cmd_landmarks(args) -> int:
     crop = EL.LandmarkConfig.from_params(meta["params"])
     cfg = TL.TrainConfig(crop=crop)
     split = json.loads((out / "split.json").read_text())
-    ls = TL.load_landmark_set(args.out, args.data, cache_dir=out, log=lambda m: print(m, file=sys.stderr))
+    ls = TL.load_landmark_set(args.out, args.data, cache_dir=out, log=lambda m: print(m, file=sys.stderr),
+                              learned=True)
     train = ls.subset(ls.found).of_people(split["train"])
     t0 = time.perf_counter()
     flat = convert_keras(model, mode="int8", representative=TL.calibration_samples(train, cfg, 300), metadata=meta,
@@ -414,7 +415,7 @@ def cmd_landmarks(args) -> int:
     for label, subset in (("found", test_all.subset(test_all.found)), ("fallback", test_all.subset(~test_all.found))):
         if not len(subset):
             continue
-        for box in ("finder", "teacher"):
+        for box in ("finder", "teacher", "learned"):
             px, _, mats = TL.make_arrays(subset, crop, box)
             inv = [align.invert_affine(m) for m in mats]
 

@@ -32,6 +32,10 @@ from edgecnn.edge.core.errors import InputDataError, ModelFileError
 from edgecnn.edge.face import align
 
 ROLE = "landmarks5"
+# The learned face finder's boxes (WIDER style: forehead to chin, taller than wide) scaled by this
+# about their centre frame a face as the Haar-style boxes the landmark model learned from do
+# (median landmark error vs dlib, LFW test images: 0.85 best of 0.7-1.0; docs/face_align.md).
+LEARNED_BOX_SCALE = 0.85
 INPUT_NAME = "image"
 OUTPUT_NAME = "landmarks"
 
@@ -197,5 +201,5 @@ class LandmarkDetector:
                          for u, m in zip(unit, mats, strict=True)])
 
 
-__all__ = ["INPUT_NAME", "OUTPUT_NAME", "ROLE", "LandmarkConfig", "LandmarkDetector", "crop_matrix",
+__all__ = ["INPUT_NAME", "LEARNED_BOX_SCALE", "OUTPUT_NAME", "ROLE", "LandmarkConfig", "LandmarkDetector", "crop_matrix",
            "crop_pixels", "flip_unit", "from_unit", "to_unit"]

@@ -85,6 +85,26 @@ class TestSamples:
         assert unit[0, 0] > unit[2, 0]  # still: point 0 on the image's right
         np.testing.assert_allclose(unit, EL.flip_unit(plain), atol=1e-9)
 
+    def test_box_sources(self):
+        """Plain crops frame the named box; the learned finder's box falls back to the finder's
+        where it found none (NaN); augmentation draws each source at its share."""
+        ls = landmark_set([np.zeros((150, 150), np.uint8)] * 2)
+        ls.learned_boxes = np.array([[30.0, 30.0, 80.0, 80.0], [np.nan] * 4], np.float32)
+        crop = EL.LandmarkConfig(size=64, margin=0.0)
+        mats = {k: TL.make_sample(ls, 0, crop, box=k)[2] for k in ("finder", "teacher", "learned")}
+        assert len({m.tobytes() for m in mats.values()}) == 3
+        np.testing.assert_allclose(TL.make_sample(ls, 1, crop, box="learned")[2], TL.make_sample(ls, 1, crop)[2])
+        np.testing.assert_allclose(mats["learned"], EL.crop_matrix(ls.learned_boxes[0], 0.0, 64))
+        aug = TL.AugmentConfig(rotate=0.0, scale=(1.0, 1.0), shift=0.0, flip=0.0, teacher_box=0.25, learned_box=0.5)
+        rng = np.random.default_rng(0)
+        seen = []
+        for _ in range(400):
+            m = TL.make_sample(ls, 0, crop, rng, aug)[2]
+            seen.append(next(k for k, ref in mats.items() if np.allclose(m, ref)))
+        share = {k: seen.count(k) / len(seen) for k in mats}
+        assert abs(share["teacher"] - 0.25) < 0.07 and abs(share["learned"] - 0.5) < 0.07
+        assert len(ls.subset([1]).learned_boxes) == 1
+
     def test_batches(self):
         rng = np.random.default_rng(0)
         ls = landmark_set([rng.integers(0, 256, (150, 150), dtype=np.uint8) for _ in range(10)], 3)

@@ -51,6 +51,7 @@ from edgecnn.edge.core.metadata import make_metadata
 from edgecnn.edge.face import align
 from edgecnn.edge.face.landmarks import (
     INPUT_NAME,
+    LEARNED_BOX_SCALE,
     OUTPUT_NAME,
     LandmarkConfig,
     crop_matrix,
@@ -101,6 +102,7 @@ class AugmentConfig:
     shift: float = 0.07  # fraction of the crop side, uniform +- per axis
     flip: float = 0.5
     teacher_box: float = 0.4  # probability of framing the dlib box instead of the finder's
+    learned_box: float = 0.0  # probability of framing the learned finder's box (scaled by LEARNED_BOX_SCALE)
     brightness: float = 0.3  # max relative change
     contrast: float = 0.3
     blur: float = 0.2  # probability of a 3x3 or 5x5 Gaussian blur
@@ -134,6 +136,7 @@ class LandmarkSet:
     people: np.ndarray  # str (N,)
     paths: np.ndarray  # str (N,)
     sets: np.ndarray  # str (N,): "lfw" / "att"
+    learned_boxes: np.ndarray | None = None  # float32 (N, 4): the learned finder's, scaled; NaN where none
 
     def __len__(self) -> int:
         return len(self.images)
@@ -142,7 +145,7 @@ class LandmarkSet:
         idx = np.flatnonzero(np.asarray(mask, bool)) if np.asarray(mask).dtype == bool else np.asarray(mask)
         return LandmarkSet([self.images[i] for i in idx], self.landmarks[idx], self.finder_boxes[idx],
                            self.teacher_boxes[idx], self.found[idx], self.people[idx], self.paths[idx],
-                           self.sets[idx])
+                           self.sets[idx], None if self.learned_boxes is None else self.learned_boxes[idx])
 
     def of_people(self, names) -> LandmarkSet:
         return self.subset(np.isin(self.people, list(names)))
@@ -166,8 +169,34 @@ def finder_boxes(root: str, rel_paths, images_bgr, cache_file: Path | None = Non
     return boxes
 
 
-def load_landmark_set(teacher_dir, data_dir, sets=("lfw", "att"), cache_dir=None, log=print) -> LandmarkSet:
-    """Every image of the teacher cache with its landmarks and both boxes."""
+def learned_boxes(root: str, rel_paths, images_bgr, cache_file: Path | None = None) -> np.ndarray:
+    """The learned finder's (builtin:face-finder) box nearest the image centre of each image of a
+    centred data set, scaled by ``LEARNED_BOX_SCALE`` as the device does; NaN where it finds none."""
+    from edgecnn.edge.face.finder import default_finder
+    from edgecnn.edge.face.runtime import pick_face, scale_box
+
+    key = hashlib.sha256(("learned\n" + "\n".join(rel_paths)).encode()).hexdigest()[:16]
+    if cache_file is not None and cache_file.is_file():
+        with np.load(cache_file) as z:
+            if str(z["key"]) == key:
+                return z["boxes"]
+    cfg = FaceConfig(finder="learned")
+    finder = default_finder()
+    boxes = np.full((len(images_bgr), 4), np.nan, np.float32)
+    for i, img in enumerate(images_bgr):
+        found = finder(img, cfg) or finder.best(img, cfg, conf=cfg.fallback_conf)
+        if found:
+            boxes[i] = scale_box(pick_face(found, img.shape, "center"), LEARNED_BOX_SCALE)
+    if cache_file is not None:
+        cache_file.parent.mkdir(parents=True, exist_ok=True)
+        np.savez(cache_file, key=key, boxes=boxes, root=root)
+    return boxes
+
+
+def load_landmark_set(teacher_dir, data_dir, sets=("lfw", "att"), cache_dir=None, log=print,
+                      learned: bool = False) -> LandmarkSet:
+    """Every image of the teacher cache with its landmarks and both boxes (and, with ``learned``,
+    the learned finder's)."""
     parts = []
     for name in sets:
         with np.load(Path(teacher_dir) / f"{name}.npz", allow_pickle=False) as z:
@@ -178,13 +207,21 @@ def load_landmark_set(teacher_dir, data_dir, sets=("lfw", "att"), cache_dir=None
         grey = [cv2.cvtColor(im, cv2.COLOR_BGR2GRAY) for im in bgr]
         cache_file = Path(cache_dir) / f"finder_boxes_{name}.npz" if cache_dir else None
         fb = finder_boxes(str(root), [str(p) for p in cache["paths"]], bgr, cache_file)
+        lb = None
+        if learned:
+            lf = Path(cache_dir) / f"learned_boxes_{name}.npz" if cache_dir else None
+            lb = learned_boxes(str(root), [str(p) for p in cache["paths"]], bgr, lf)
         log(f"[{name}] {len(grey)} images, finder boxes in {time.perf_counter() - t0:.0f} s")
         n = len(grey)
         parts.append(LandmarkSet(grey, cache["landmarks"].astype(np.float32), fb, cache["boxes"].astype(np.float32),
                                  cache["found"].astype(bool), cache["people"].astype(str), cache["paths"].astype(str),
-                                 np.array([name] * n)))
-    return LandmarkSet([im for p in parts for im in p.images], *(np.concatenate([getattr(p, f) for p in parts])
-                       for f in ("landmarks", "finder_boxes", "teacher_boxes", "found", "people", "paths", "sets")))
+                                 np.array([name] * n), lb))
+    fields = ("landmarks", "finder_boxes", "teacher_boxes", "found", "people", "paths", "sets")
+    both = LandmarkSet([im for p in parts for im in p.images], *(np.concatenate([getattr(p, f) for p in parts])
+                       for f in fields))
+    if learned:
+        both.learned_boxes = np.concatenate([p.learned_boxes for p in parts])
+    return both
 
 
 def _photometric(img: np.ndarray, rng: np.random.Generator, aug: AugmentConfig) -> np.ndarray:
@@ -202,14 +239,16 @@ def _photometric(img: np.ndarray, rng: np.random.Generator, aug: AugmentConfig) 
 def make_sample(ls: LandmarkSet, i: int, crop: LandmarkConfig, rng: np.random.Generator | None = None,
                 aug: AugmentConfig | None = None, box: str = "finder") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(crop uint8 (S, S, C), normalised landmarks (5, 2), matrix image -> crop) for image ``i``.
-    Without ``rng`` the crop is the plain device crop of the ``box`` ("finder" or "teacher")."""
+    Without ``rng`` the crop is the plain device crop of the ``box`` ("finder", "teacher" or
+    "learned"; the finder's where the learned finder found none)."""
     img = ls.images[i]
     if rng is None or aug is None:
-        b = ls.finder_boxes[i] if box == "finder" else ls.teacher_boxes[i]
-        m = crop_matrix(b, crop.margin, crop.size)
+        m = crop_matrix(_box_of(ls, i, box), crop.margin, crop.size)
         flip = False
     else:
-        b = ls.teacher_boxes[i] if rng.random() < aug.teacher_box else ls.finder_boxes[i]
+        r = rng.random()
+        kind = "teacher" if r < aug.teacher_box else "learned" if r < aug.teacher_box + aug.learned_box else "finder"
+        b = _box_of(ls, i, kind)
         flip = bool(rng.random() < aug.flip)
         m = crop_matrix(b, crop.margin, crop.size, angle=rng.uniform(-aug.rotate, aug.rotate),
                         scale=rng.uniform(*aug.scale), shift=rng.uniform(-aug.shift, aug.shift, 2), flip=flip)
@@ -220,6 +259,14 @@ def make_sample(ls: LandmarkSet, i: int, crop: LandmarkConfig, rng: np.random.Ge
     if rng is not None and aug is not None:
         pixels = _photometric(pixels, rng, aug)
     return pixels, to_unit(pts, crop.size), m
+
+
+def _box_of(ls: LandmarkSet, i: int, kind: str) -> np.ndarray:
+    if kind == "teacher":
+        return ls.teacher_boxes[i]
+    if kind == "learned" and ls.learned_boxes is not None and np.isfinite(ls.learned_boxes[i]).all():
+        return ls.learned_boxes[i]
+    return ls.finder_boxes[i]
 
 
 def make_arrays(ls: LandmarkSet, crop: LandmarkConfig, box: str = "finder"):
@@ -358,14 +405,16 @@ def run(args) -> dict:
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    cfg = TrainConfig(crop=LandmarkConfig(size=args.size, margin=args.margin), width=args.width, hidden=args.hidden,
+    aug = AugmentConfig(teacher_box=args.teacher_box, learned_box=args.learned_box)
+    cfg = TrainConfig(crop=LandmarkConfig(size=args.size, margin=args.margin), augment=aug, width=args.width,
+                      hidden=args.hidden,
                       epochs=args.epochs, batch=args.batch, lr=args.lr, seed=args.seed,
                       test_fraction=args.test_fraction)
 
     def log(msg):
         print(msg, file=sys.stderr, flush=True)
 
-    ls = load_landmark_set(args.teacher, args.data, cache_dir=out, log=log)
+    ls = load_landmark_set(args.teacher, args.data, cache_dir=out, log=log, learned=args.learned_box > 0)
     train_p, val_p, test_p = split_people(ls.people, cfg.test_fraction, VAL_FRACTION)
     write_people(Path(args.teacher) / "test_people.txt", test_p)
     atomic_write_json(out / "split.json", {"train": train_p, "val": val_p, "test": test_p})
@@ -400,6 +449,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--test-fraction", type=float, default=0.2)
     p.add_argument("--limit", type=int, default=0, help="at most N training images (a quick try)")
+    p.add_argument("--teacher-box", type=float, default=AugmentConfig.teacher_box,
+                   help="share of training crops framed by dlib's box")
+    p.add_argument("--learned-box", type=float, default=AugmentConfig.learned_box,
+                   help="share framed by the learned finder's box (builtin:face-finder, scaled as on the device)")
     return p
 
 
