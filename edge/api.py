@@ -90,21 +90,28 @@ class FaceVerifier:
         self.embedder = embedder
 
     @classmethod
-    def open(cls, model: str | os.PathLike, *, finder: str | None = None, threads: int | None = None,
-             flip_tta: bool | None = None) -> FaceVerifier:
-        """Open a face model (``.tflite``); ``finder`` overrides the model's face finder
-        (``haar``, ``center``, ``haar_or_center``, ``none``)."""
+    def open(cls, model: str | os.PathLike = "builtin:face", *, finder: str | None = None,
+             threads: int | None = None, flip_tta: bool | None = None,
+             landmarks: str | os.PathLike | None = None, pick: str | None = None) -> FaceVerifier:
+        """Open a face model (``.tflite`` or ``builtin:face``, the default); ``finder`` overrides
+        the model's face finder (``learned``, ``haar``, ``center``, ``haar_or_center``, ``none``);
+        ``landmarks`` the landmark model of a 5-point aligned model (default: the one its metadata
+        names, ``builtin:face-landmarks`` for ``builtin:face``); ``pick`` the face used when an
+        image holds several: ``largest`` (default) or ``center``."""
         from edgecnn.edge.face.runtime import Embedder
 
         m = open_model(model, num_threads=threads, task="face")
-        return cls(Embedder.from_model(m, finder=finder, flip_tta=flip_tta))
+        return cls(Embedder.from_model(m, finder=finder, flip_tta=flip_tta, landmarks=landmarks,
+                                       pick=pick))
 
     @property
     def threshold(self) -> float:
         return self.embedder.threshold
 
     def embed(self, image, colour: str = "bgr"):
-        """``(unit embedding (D,), Face)`` of the largest face found in ``image``."""
+        """``(unit embedding (D,), Face)`` of the largest face found in ``image``; ``Face`` holds
+        the model-size crop, the finder's ``box`` (x, y, w, h) and, for aligned models, the five
+        ``landmarks`` (image pixels). Raises ``FaceNotFound`` (an InputDataError) when there is none."""
         bgr = np.ascontiguousarray(as_rgb(image, colour)[:, :, ::-1])
         return self.embedder.embed_image(bgr)
 

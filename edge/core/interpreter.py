@@ -148,6 +148,7 @@ class EdgeModel:
         if num_threads is not None and (not isinstance(num_threads, int) or isinstance(num_threads, bool)
                                         or not 1 <= num_threads <= MAX_THREADS):
             raise ValueError(f"threads: expected an integer in 1..{MAX_THREADS}, got {num_threads!r}")
+        self.num_threads = num_threads  # None: the runtime's default
         try:
             with filtered_native_output(RUNTIME_INFO):  # the XNNPACK "INFO: Created ..." line
                 self._interp = interpreter_cls(

@@ -159,6 +159,8 @@ class Options:
     people: str | None = None  # a file naming the people to use, one per line
     flip_tta: str = "model"  # "model" (as its metadata says), "on" or "off"
     finder: str | None = None  # face finder override (haar, haar_or_center, center, none, learned)
+    landmarks: str | None = None  # landmark model override for 5-point aligned models
+    pick: str | None = None  # which face of several: largest (default) or center
     report: str | None = None  # a folder for eval.json and the ROC plot
 
 
@@ -175,6 +177,10 @@ def add_eval_args(parser: argparse.ArgumentParser) -> None:
     _add(parser, "--flip-tta", choices=("model", "on", "off"), default="model",
          help="embed the mirrored face too and add the embeddings (default: as the model metadata says)")
     _add(parser, "--finder", default=None, help="face finder override (haar, haar_or_center, center, none, learned)")
+    _add(parser, "--pick", choices=("largest", "center"), default=None,
+         help="which face of several: the largest (default) or the one nearest the image centre")
+    _add(parser, "--landmarks", default=None,
+         help="landmark model for a 5-point aligned face model (default: the one its metadata names)")
 
 
 def read_people(path, ids) -> list[str]:
@@ -195,7 +201,7 @@ def embed_paths(embedder: Embedder, paths) -> tuple[dict[str, np.ndarray], list[
     crops, kept, no_face = [], [], []
     for p in unique:
         try:
-            crops.append(face_from_file(p, embedder.config).pixels)
+            crops.append(face_from_file(p, embedder.config, embedder.landmarks).pixels)
             kept.append(p)
         except FaceNotFound:
             no_face.append(p)
@@ -208,7 +214,8 @@ def evaluate(model, opts: Options) -> dict:
     if opts.flip_tta not in ("model", "on", "off"):
         raise ValueError(f"flip_tta must be 'model', 'on' or 'off', got {opts.flip_tta!r}")
     tta = {"model": None, "on": True, "off": False}[opts.flip_tta]
-    embedder = Embedder.from_model(model, finder=opts.finder, flip_tta=tta)
+    embedder = Embedder.from_model(model, finder=opts.finder, flip_tta=tta, landmarks=opts.landmarks,
+                                   pick=opts.pick)
     ids = list_identities(opts.data)
     if opts.people:
         ids = ids.subset(read_people(opts.people, ids))
@@ -220,7 +227,9 @@ def evaluate(model, opts: Options) -> dict:
         a, b = [x for x, k in zip(pl.a, sel, strict=True) if k], [y for y, k in zip(pl.b, sel, strict=True) if k]
         same, folds, skipped = pl.same[sel], pl.folds[sel], pl.skipped
     else:
-        ia, ib, same, folds = balanced_pairs(ids.labels, int(opts.num_pairs), seed)
+        # strictly balanced: as many different-person pairs as same-person ones (LFW's protocol),
+        # also on sets with few same pairs (AT&T), where answering "different" would score high
+        ia, ib, same, folds = balanced_pairs(ids.labels, int(opts.num_pairs), seed, strict=True)
         a, b, skipped = [ids.paths[i] for i in ia], [ids.paths[i] for i in ib], 0
     if not a:
         raise InputDataError(f"{opts.data}: no usable pairs ({skipped} skipped for missing files)")

@@ -148,15 +148,25 @@ class LearnedFinder:
     def __call__(self, image_bgr: np.ndarray, cfg: FaceConfig | None = None) -> list[tuple[int, int, int, int]]:
         """Boxes ``(x, y, w, h)`` in the image's pixels, largest first; faces whose shorter side is
         below ``cfg.min_face`` pixels are left out."""
-        dets = self.detect(image_bgr)
+        boxes = [b for b, _ in self._boxes(self.detect(image_bgr), cfg)]
+        return sorted(boxes, key=lambda b: -b[2] * b[3])
+
+    def best(self, image_bgr: np.ndarray, cfg: FaceConfig | None = None, *, conf: float) -> list[tuple[int, int, int, int]]:
+        """The one box with the highest score at or above ``conf`` (below the finder's own
+        threshold, for a still photo known to hold a face), or ``[]``."""
+        found = self._boxes(self.detect(image_bgr, conf=conf), cfg)
+        return [max(found, key=lambda item: item[1])[0]] if found else []
+
+    @staticmethod
+    def _boxes(dets: Detections, cfg) -> list[tuple[tuple[int, int, int, int], float]]:
         min_face = float(getattr(cfg, "min_face", 0) or 0)
-        boxes = []
-        for x1, y1, x2, y2 in dets.xyxy:
+        out = []
+        for (x1, y1, x2, y2), score in zip(dets.xyxy, dets.scores, strict=True):
             x, y = int(round(x1)), int(round(y1))
             bw, bh = int(round(x2)) - x, int(round(y2)) - y
             if bw >= 1 and bh >= 1 and min(bw, bh) >= min_face:
-                boxes.append((x, y, bw, bh))
-        return sorted(boxes, key=lambda b: -b[2] * b[3])
+                out.append(((x, y, bw, bh), float(score)))
+        return out
 
 
 def _merge(a: Detections, b: Detections, cfg) -> Detections:

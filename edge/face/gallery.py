@@ -343,17 +343,17 @@ def _from_header(p: Path, h, emb: np.ndarray, labels: np.ndarray) -> Gallery:
 
 class IdentifyPipeline:
     """Face identification as a pipeline of the camera loop (``edgecnn.edge.core.camera.run_loop``):
-    find and crop the face (preprocess), embed it (infer), look it up in the gallery (postprocess).
+    find the face and crop or align it (preprocess), embed it (infer), look it up in the gallery (postprocess).
     A frame without a face gives ``(None, None)``; else ``(Match, Face)``."""
 
     def __init__(self, embedder, gallery: Gallery, tau: float, score: str = "min"):
         self.embedder, self.gallery, self.tau, self.score = embedder, gallery, float(tau), score
 
     def preprocess(self, frame_bgr):
-        from edgecnn.edge.face.runtime import FaceNotFound, extract_face
+        from edgecnn.edge.face.runtime import FaceNotFound
 
         try:
-            face = extract_face(frame_bgr, self.embedder.config, "frame")
+            face = self.embedder.extract(frame_bgr, "frame", still=False)
         except FaceNotFound:
             return None, None
         return face.pixels[None], face

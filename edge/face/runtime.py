@@ -1,9 +1,12 @@
 """Face preprocessing shared by training and the device, the embedder and the one distance.
 
 The same code path turns a photo into the model input everywhere: find the face (a finder from
-``FINDERS``), crop it square with a margin, resize to the model input, convert to the model's
-colour order and normalise as the metadata says. Training caches the crops made here, so the
-device sees exactly the framing the model was trained on.
+``FINDERS``; the largest face when there are several), then either crop it square with a margin
+(``align="none"``) or, for models trained on aligned faces (``align="5point"``), predict five
+landmarks in the box (``edge.face.landmarks``) and warp the face onto the five-point template
+(``edge.face.align``); resize to the model input, convert to the model's colour order and
+normalise as the metadata says. Training caches the crops made here, so the device sees exactly
+the framing the model was trained on.
 
 Distances live in ``DISTANCES``; the project uses one from training to runtime:
 ``squared_l2_unit``, the squared Euclidean distance between L2-normalised embeddings
@@ -32,6 +35,8 @@ DEFAULT_DISTANCE = "squared_l2_unit"
 MIN_IMAGE_SIDE = 16  # pixels; smaller images are refused as "too small"
 HAAR_FILE = "haarcascade_frontalface_default.xml"
 HAAR_MAX_SIDE = 320  # camera frames are searched at this size (a 640x480 frame: ~4x faster)
+ALIGNMENTS = ("none", "5point")
+PICKS = ("largest", "center")
 
 
 class FaceNotFound(InputDataError):
@@ -46,6 +51,13 @@ class FaceConfig:
     finder: a name in ``FINDERS``; center_scale: for the ``center`` finder, the face box side as a
     fraction of the image's shorter side; min_face: smallest face side (pixels) the Haar finder
     reports; channels: 3 (RGB) or 1 (grey); mean/std: ``x = (pixel - mean) / std``.
+    align: ``"none"`` (square crop around the box) or ``"5point"`` (landmarks, then the similarity
+    transform onto ``align.template(size, align_padding)``); learned_box_scale: the learned
+    finder's box is scaled by this about its centre before the landmark model sees it (its boxes
+    run forehead to chin, about 1.2x the Haar-style boxes the landmark model was trained on); fallback_conf:
+    the learned finder only: a still photo in which no face reaches the finder's score threshold
+    takes its best box scoring at least this (0: never; camera frames never do); pick: which face
+    of several: ``"largest"`` or ``"center"`` (the one nearest the image centre).
     """
 
     size: int = 112
@@ -56,6 +68,11 @@ class FaceConfig:
     channels: int = 3
     mean: float = 127.5
     std: float = 127.5
+    align: str = "none"
+    align_padding: float = 0.25
+    learned_box_scale: float = 1.0
+    fallback_conf: float = 0.2
+    pick: str = "largest"
 
     def __post_init__(self):
         if not isinstance(self.size, int) or self.size < 8:
@@ -70,6 +87,16 @@ class FaceConfig:
             raise ValueError(f"FaceConfig.channels must be 1 or 3, got {self.channels!r}")
         if not self.std > 0:
             raise ValueError(f"FaceConfig.std must be > 0, got {self.std!r}")
+        if self.align not in ALIGNMENTS:
+            raise ValueError(f"FaceConfig.align must be one of {list(ALIGNMENTS)}, got {self.align!r}")
+        if not 0.0 <= self.align_padding <= 2.0:
+            raise ValueError(f"FaceConfig.align_padding must be in [0, 2], got {self.align_padding!r}")
+        if self.pick not in PICKS:
+            raise ValueError(f"FaceConfig.pick must be one of {list(PICKS)}, got {self.pick!r}")
+        if not 0.0 <= self.fallback_conf <= 1.0:
+            raise ValueError(f"FaceConfig.fallback_conf must be in [0, 1], got {self.fallback_conf!r}")
+        if not 0.25 <= self.learned_box_scale <= 4.0:
+            raise ValueError(f"FaceConfig.learned_box_scale must be in [0.25, 4], got {self.learned_box_scale!r}")
 
     def to_params(self) -> dict[str, Any]:
         return asdict(self)
@@ -184,6 +211,7 @@ def get_finder(name: str):
 class Face(NamedTuple):
     pixels: np.ndarray  # uint8 (size, size, channels), RGB or grey
     box: tuple[int, int, int, int]  # the finder's box (x, y, w, h) in the source image
+    landmarks: np.ndarray | None = None  # (5, 2) image pixels, ``align.POINT_NAMES`` order, when aligned
 
 
 def crop_square(image: np.ndarray, box, margin: float, size: int) -> np.ndarray:
@@ -203,16 +231,49 @@ def crop_square(image: np.ndarray, box, margin: float, size: int) -> np.ndarray:
     return cv2.resize(crop, (size, size), interpolation=interp)
 
 
-def extract_face(image: np.ndarray, cfg: FaceConfig, name: str = "image") -> Face:
+def scale_box(box, factor: float) -> tuple[float, float, float, float]:
+    """``box`` (x, y, w, h) scaled by ``factor`` about its centre."""
+    x, y, w, h = (float(v) for v in box)
+    return (x + w * (1 - factor) / 2, y + h * (1 - factor) / 2, w * factor, h * factor)
+
+
+def pick_face(boxes, shape, pick: str = "largest") -> tuple[int, int, int, int]:
+    """The face to use of several boxes (x, y, w, h): the largest (the first of equals), or the
+    one whose centre is nearest the image centre (``pick="center"``)."""
+    if pick == "center":
+        h, w = shape[:2]
+        return min(boxes, key=lambda b: (b[0] + b[2] / 2 - w / 2) ** 2 + (b[1] + b[3] / 2 - h / 2) ** 2)
+    return max(boxes, key=lambda b: b[2] * b[3])
+
+
+def extract_face(image: np.ndarray, cfg: FaceConfig, name: str = "image", landmarks=None, *,
+                 still: bool = True) -> Face:
     """Find the largest face in a BGR image and return its model-size crop (RGB or grey).
 
-    Raises FaceNotFound when the finder reports no face, InputDataError for unusable images.
+    ``cfg.align == "5point"`` needs ``landmarks``, a ``edge.face.landmarks.LandmarkDetector``: the
+    crop is then the face warped onto the five-point template. ``still``: a photo given to be
+    verified, enrolled or embedded, so it holds a face (the learned finder may then fall back to a
+    lower score, ``cfg.fallback_conf``); False for camera and video frames. Raises FaceNotFound when
+    the finder reports no face, InputDataError for unusable images.
     """
     bgr = as_bgr(image, name)
     boxes = get_finder(cfg.finder)(bgr, cfg)
+    if not boxes and still and cfg.finder == "learned" and cfg.fallback_conf > 0:
+        from edgecnn.edge.face.finder import default_finder
+
+        boxes = default_finder().best(bgr, cfg, conf=cfg.fallback_conf)
     if not boxes:
         raise FaceNotFound(f"{name}: no face found (finder {cfg.finder!r}); use a frontal, well-lit photo")
-    box = boxes[0]  # finders list their best box first
+    box = pick_face(boxes, bgr.shape, cfg.pick)
+    if cfg.align == "5point":
+        from edgecnn.edge.face import align
+
+        if landmarks is None:
+            raise ModelFileError("this face model wants 5-point aligned faces (params.align = '5point') "
+                                 "but no landmark model was given")
+        pts = landmarks.predict(bgr, scale_box(box, cfg.learned_box_scale if cfg.finder == "learned" else 1.0))
+        pixels = align.aligned_pixels(bgr, pts, size=cfg.size, channels=cfg.channels, padding=cfg.align_padding)
+        return Face(pixels, box, pts)
     crop = crop_square(bgr, box, cfg.margin, cfg.size)
     if cfg.channels == 1:
         pixels = cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY)[:, :, None]
@@ -232,8 +293,8 @@ def auto_center_scale(images, cfg: FaceConfig) -> float:
     return float(np.clip(np.median(ratios), 0.1, 1.0)) if ratios else cfg.center_scale
 
 
-def face_from_file(path: str | os.PathLike, cfg: FaceConfig) -> Face:
-    return extract_face(load_image(path), cfg, name=str(path))
+def face_from_file(path: str | os.PathLike, cfg: FaceConfig, landmarks=None) -> Face:
+    return extract_face(load_image(path), cfg, name=str(path), landmarks=landmarks)
 
 
 def normalize_pixels(pixels: np.ndarray, cfg: FaceConfig) -> np.ndarray:
@@ -307,7 +368,10 @@ def model_fingerprint(path: str | os.PathLike) -> str:
 class Embedder:
     """A face model (EdgeModel or KerasModel) plus its preprocessing, threshold and distance.
 
-    ``embed_faces`` takes uint8 crops made by ``extract_face`` and returns unit vectors.
+    ``embed_faces`` takes uint8 crops made by ``extract_face`` and returns unit vectors;
+    ``extract``/``embed_image``/``embed_file`` run the whole path (finder, landmarks and alignment
+    when the model asks for them, embedder). ``landmarks`` is the landmark detector of a model with
+    ``params.align == "5point"``.
     """
 
     model: Any
@@ -318,10 +382,15 @@ class Embedder:
     embedding_size: int = 128
     batch: int = 64
     flip_tta: bool = False  # also embed the mirrored crop and add the two (2x the compute)
+    landmarks: Any = None  # edge.face.landmarks.LandmarkDetector for 5-point aligned models
 
     @classmethod
     def from_model(cls, model, *, finder: str | None = None, fingerprint: str | None = None,
-                   flip_tta: bool | None = None) -> Embedder:
+                   flip_tta: bool | None = None, landmarks=None, pick: str | None = None) -> Embedder:
+        """``model``: an opened face model (EdgeModel or KerasModel). ``finder`` overrides the
+        metadata's finder, ``pick`` the face used of several (``largest``, ``center``). ``landmarks`` (aligned models only): a LandmarkDetector or a model spec
+        (path, ``builtin:NAME``); by default the metadata's ``params.landmarks_model`` (a spec, a
+        relative path being relative to the model file's folder)."""
         meta = getattr(model, "metadata", None) or {}
         params = meta.get("params") or {}
         if meta.get("task") not in (None, "face"):
@@ -331,7 +400,7 @@ class Embedder:
                 raise ModelFileError(f"face model metadata lacks params.{key}")
         if params["distance"] not in DISTANCES:
             raise ModelFileError(f"model distance {params['distance']!r} unknown; valid: {sorted(DISTANCES)}")
-        src = getattr(model, "path", "model")
+        src = getattr(model, "path", None) or "model"
         tau, dim, size = params["threshold"], params["embedding_size"], params["size"]
         if isinstance(tau, bool) or not isinstance(tau, int | float) or not math.isfinite(tau) or not 0 < tau <= 4:
             raise ModelFileError(f"{src}: metadata params.threshold: expected a squared-L2 distance in (0, 4], "
@@ -339,13 +408,25 @@ class Embedder:
         for key, v, lo, hi in (("embedding_size", dim, 1, 65536), ("size", size, 8, 4096)):
             if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
                 raise ModelFileError(f"{src}: metadata params.{key}: expected an integer in {lo}..{hi}, got {v!r}")
-        cfg = FaceConfig.from_params(params, finder=finder)
+        cfg = FaceConfig.from_params(params, finder=finder, pick=pick)
         if fingerprint is None:
             path = getattr(model, "path", None)
             fingerprint = model_fingerprint(path) if path and Path(path).is_file() else ""
         tta = bool(params.get("flip_tta", False)) if flip_tta is None else bool(flip_tta)
+        detector = None
+        if cfg.align == "5point":
+            detector = _landmark_detector(landmarks if landmarks is not None else params.get("landmarks_model"),
+                                          model, src)
+            lm_path = getattr(getattr(detector, "model", None), "path", None)
+            if fingerprint and lm_path and Path(lm_path).is_file():
+                # the landmark model shapes the vectors too: a gallery belongs to the pair
+                fingerprint = hashlib.sha256(f"{fingerprint}+{model_fingerprint(lm_path)}".encode()).hexdigest()[:16]
         return cls(model, cfg, float(params["threshold"]), params["distance"], fingerprint,
-                   int(params["embedding_size"]), flip_tta=tta)
+                   int(params["embedding_size"]), flip_tta=tta, landmarks=detector)
+
+    def extract(self, image: np.ndarray, name: str = "image", *, still: bool = True) -> Face:
+        """The model-ready face of a BGR image (the largest face): see ``extract_face``."""
+        return extract_face(image, self.config, name, landmarks=self.landmarks, still=still)
 
     def embed_faces(self, pixels: np.ndarray) -> np.ndarray:
         pixels = np.asarray(pixels)
@@ -371,7 +452,7 @@ class Embedder:
         return np.asarray(out[OUTPUT_NAME], np.float32).reshape(len(x), -1)
 
     def embed_image(self, image: np.ndarray, name: str = "image") -> tuple[np.ndarray, Face]:
-        face = extract_face(image, self.config, name)
+        face = self.extract(image, name)
         return self.embed_faces(face.pixels[None])[0], face
 
     def embed_file(self, path: str | os.PathLike) -> tuple[np.ndarray, Face]:
@@ -379,3 +460,22 @@ class Embedder:
 
     def verify(self, emb_a, emb_b, tau: float | None = None) -> Verification:
         return verify(emb_a, emb_b, self.threshold if tau is None else tau, self.distance)
+
+
+def _landmark_detector(spec, model, src):
+    """A LandmarkDetector from a detector, a model spec or a path relative to ``model``'s folder."""
+    from edgecnn.edge.core.loader import BUILTIN_PREFIX
+    from edgecnn.edge.face.landmarks import LandmarkDetector
+
+    if isinstance(spec, LandmarkDetector) or callable(getattr(spec, "predict", None)):
+        return spec  # a detector (anything with LandmarkDetector's ``predict(image_bgr, box)``)
+    if not spec or not isinstance(spec, str | os.PathLike):
+        raise ModelFileError(f"{src}: the model wants 5-point aligned faces (params.align = '5point') but names "
+                             "no landmark model (params.landmarks_model); pass one (--landmarks MODEL)")
+    spec = str(spec)
+    if not spec.startswith(BUILTIN_PREFIX) and not os.path.isabs(spec):
+        here = getattr(model, "path", None)
+        near = Path(here).parent / spec if here else None
+        if near is not None and near.exists():
+            spec = str(near)
+    return LandmarkDetector.load(spec, num_threads=getattr(model, "num_threads", None))
