@@ -1,4 +1,4 @@
-"""``edgecnn face {verify,enroll,identify,calibrate,remove,rename,list}``: verification on the device.
+"""``edgecnn face {verify,embed,enroll,identify,calibrate,remove,rename,list}``: verification on the device.
 
 Bad input (no face, tiny or corrupt image, unknown name, empty gallery, a gallery of another
 model) raises EdgeError; the dispatcher prints one line and exits with status 2.
@@ -30,7 +30,7 @@ class _IntermixedParser(OneLineParser):
 
 
 def register(sub) -> None:
-    p = sub.add_parser("face", help="face verification: verify, enroll, identify, calibrate, remove, rename, list")
+    p = sub.add_parser("face", help="face verification: verify, embed, enroll, identify, calibrate, remove, rename, list")
     verbs = p.add_subparsers(dest="face_verb", metavar="ACTION", parser_class=_IntermixedParser)
     verbs.required = True
 
@@ -40,6 +40,12 @@ def register(sub) -> None:
     v.add_argument("b", help="second image")
     v.add_argument("--tau", type=float, default=None, help="threshold (default: the model's)")
     v.set_defaults(func=cmd_verify)
+
+    m = verbs.add_parser("embed", help="face vectors of images: one line (JSON with --json) per image")
+    _model_args(m)
+    m.add_argument("inputs", nargs="+", metavar="IMAGE|DIR",
+                   help="images, or folders whose images (any depth, sorted) are embedded")
+    m.set_defaults(func=cmd_embed)
 
     e = verbs.add_parser("enroll", help="add a person (several images recommended) to a gallery")
     _model_args(e)
@@ -94,6 +100,10 @@ def _model_args(p) -> None:
     p.add_argument("model", help="face model: .tflite (or .keras with the [train] extra)")
     p.add_argument("--finder", default=None, help="face finder override: haar, haar_or_center, center, none, learned (builtin:face-finder)")
     p.add_argument("--threads", type=int, default=None, help="interpreter threads")
+    p.add_argument("--pick", choices=("largest", "center"), default=None,
+                   help="which face of several: the largest (default) or the one nearest the image centre")
+    p.add_argument("--landmarks", default=None,
+                   help="landmark model for a 5-point aligned face model (default: the one its metadata names)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
 
 
@@ -106,7 +116,11 @@ def _embedder(args):
     from edgecnn.edge.face.runtime import Embedder
 
     model = open_model(args.model, num_threads=args.threads, task="face")
-    return Embedder.from_model(model, finder=args.finder)
+    return Embedder.from_model(model, finder=args.finder, landmarks=args.landmarks, pick=args.pick)
+
+
+def _points(face):
+    return None if face.landmarks is None else [[round(float(x), 2), round(float(y), 2)] for x, y in face.landmarks]
 
 
 def _out(args, obj: dict, text: str) -> int:
@@ -127,8 +141,64 @@ def cmd_verify(args) -> int:
     verdict = "same person" if res.same else "different people"
     sign = "<=" if res.same else ">"
     return _out(args, {"same": res.same, "distance": res.distance, "tau": res.tau, "distance_name": emb.distance,
-                       "a": args.a, "b": args.b, "box_a": list(fa.box), "box_b": list(fb.box)},
+                       "a": args.a, "b": args.b, "box_a": list(fa.box), "box_b": list(fb.box),
+                       "landmarks_a": _points(fa), "landmarks_b": _points(fb)},
                 f"{verdict}: distance {res.distance:.4f} {sign} tau {res.tau:.4f} ({emb.distance})")
+
+
+def image_paths(inputs) -> list[str]:
+    """The images named by ``inputs``: files as given, folders expanded (recursively, sorted) to
+    their files with an image suffix; a missing path or a folder without images is an error."""
+    from pathlib import Path
+
+    from edgecnn.edge.core.errors import InputDataError
+    from edgecnn.edge.core.image import IMAGE_SUFFIXES
+
+    out = []
+    for item in inputs:
+        p = Path(item)
+        if p.is_dir():
+            found = sorted(str(f) for f in p.rglob("*") if f.suffix.lower() in IMAGE_SUFFIXES and f.is_file())
+            if not found:
+                raise InputDataError(f"{p}: no image files (expected one of {', '.join(IMAGE_SUFFIXES)})")
+            out.extend(found)
+        elif p.exists() or p.is_symlink():
+            out.append(str(p))
+        else:
+            raise InputDataError(f"{p}: no such file or folder")
+    return out
+
+
+def cmd_embed(args) -> int:
+    """One record per image: path, the finder's box, the landmarks (aligned models) and the unit
+    embedding; an image without a face or that cannot be read gives a record with ``error`` and
+    the command ends with status 1 after the others."""
+    from edgecnn.edge.core.cliutil import emit_json
+    from edgecnn.edge.core.errors import InputDataError
+
+    emb = _embedder(args)
+    paths = image_paths(args.inputs)
+    failed = 0
+    for path in paths:
+        try:
+            vec, face = emb.embed_file(path)
+        except InputDataError as exc:  # FaceNotFound included
+            failed += 1
+            if args.json:
+                emit_json({"path": path, "error": str(exc), "box": None, "landmarks": None, "embedding": None})
+            else:
+                print(f"{path}: error: {exc}")
+            continue
+        if args.json:
+            emit_json({"path": path, "box": [int(v) for v in face.box], "landmarks": _points(face),
+                       "embedding": [round(float(v), 6) for v in vec]})
+        else:
+            x, y, w, h = face.box
+            print(f"{path}: face at x={x} y={y} w={w} h={h}, {len(vec)}-d vector "
+                  f"[{', '.join(f'{v:+.3f}' for v in vec[:4])}, ...]")
+    if failed:
+        print(f"edgecnn: {failed} of {len(paths)} image(s) gave no vector", file=sys.stderr)
+    return 1 if failed else 0
 
 
 def _load_or_new(path, emb):
