@@ -217,13 +217,19 @@ def choose_threshold(emb: np.ndarray, people: np.ndarray, seed: int) -> dict:
 
 
 def student_metadata(cfg: DistillConfig, tau: dict, provenance: dict) -> dict:
-    face = FaceConfig(size=cfg.size, margin=cfg.padding, finder="haar")
+    from edgecnn.edge.face.landmarks import LEARNED_BOX_SCALE
+
+    # the device path: learned finder, the shipped landmark network, alignment (scripts/face_ship.py
+    # re-fits tau through it and may name another landmark model)
+    face = FaceConfig(size=cfg.size, margin=cfg.padding, finder="learned", align="5point",
+                      align_padding=cfg.padding, learned_box_scale=LEARNED_BOX_SCALE)
     params = {
         **face.to_params(), "embedding_size": 128, "distance": DEFAULT_DISTANCE,
         "threshold": tau["threshold"], "threshold_far_1e-3": tau["threshold_far_1e-3"],
         "threshold_source": "best accuracy on validation people's balanced pairs (aligned with the teacher's landmarks)",
         "training_finder": "haar_or_center", "validation": tau["validation"], "flip_tta": False,
         "align": "5point", "align_template": "dlib_5point (edge.face.align.TEMPLATE_UNIT)",
+        "landmarks_model": "builtin:face-landmarks",
         "align_padding": cfg.padding, "align_size": cfg.size, "align_points": list(A.POINT_NAMES),
         "teacher": "dlib_face_recognition_resnet_model_v1 (distilled)",
     }

@@ -14,15 +14,15 @@ def _snippets() -> list[str]:
     return re.findall(r"```python\n(.*?)```", (ROOT / "docs" / "api.md").read_text(), re.S)
 
 
-@pytest.mark.parametrize("code", _snippets(), ids=["detect", "face", "ecg"])
+@pytest.mark.parametrize("code", _snippets(), ids=["detect", "face", "builtin_face", "ecg"])
 def test_docs_snippet_runs(code, monkeypatch, capsys):
     monkeypatch.chdir(ROOT)
     exec(compile(code, "docs/api.md", "exec"), {})
     assert capsys.readouterr().out.strip()
 
 
-def test_three_snippets():
-    assert len(_snippets()) == 3
+def test_four_snippets():
+    assert len(_snippets()) == 4
 
 
 class TestMisuse:

@@ -172,14 +172,15 @@ class TestShippedFinder:
 @pytest.mark.skipif(not SHIPPED.is_file(), reason="edge/models/face-finder_int8.tflite not shipped")
 def test_learned_is_a_finder_of_the_face_runtime():
     """`--finder learned` reaches the shipped model through the runtime's finder table; the
-    builtin name is face-finder, so builtin:face stays free for a face embedder."""
+    builtin name is face-finder, so builtin:face names the whole face pipeline's embedder."""
     import cv2
     import numpy as np
 
     from edgecnn.edge.core.loader import builtin_models
     from edgecnn.edge.face.runtime import FaceConfig, get_finder
 
-    assert "face" not in builtin_models() and "face-finder" in builtin_models()
+    models = builtin_models()
+    assert models["face-finder"].name == "face-finder_int8.tflite" and models["face"].name == "face_int8.tflite"
     img = cv2.imread(str(Path(__file__).resolve().parents[1] / "fixtures" / "faces" / "person_0" / "0.png"))
     boxes = get_finder("learned")(img, FaceConfig(finder="learned"))
     assert isinstance(boxes, list) and all(len(b) == 4 for b in boxes)
