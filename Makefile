@@ -82,6 +82,7 @@ bench: install
 	@for b in bench/bench_ecg.py bench/bench_detect.py bench/bench_face.py; do \
 	  if [ -f $$b ]; then $(PY) $$b --data $(DATA); fi; done
 	$(PY) bench/bench_ecg_noise.py --data $(DATA) --model builtin:ecg --out runs/bench/ecg_noise --jobs 2
+	$(PY) bench/bench_face_vs_dlib.py --data $(DATA)/faces --skip-missing
 
 lint: install
 	$(VENV)/bin/ruff check .

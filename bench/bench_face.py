@@ -52,7 +52,7 @@ def bench(model_path: Path, data: Path | None, threads: int, repeats: int) -> di
     import cv2
 
     from edgecnn.edge.core.interpreter import load_model
-    from edgecnn.edge.face.runtime import Embedder, FaceNotFound, extract_face, normalize_pixels
+    from edgecnn.edge.face.runtime import Embedder, FaceNotFound, normalize_pixels
 
     t0 = time.perf_counter()
     model = load_model(model_path, num_threads=threads, task="face")
@@ -62,16 +62,16 @@ def bench(model_path: Path, data: Path | None, threads: int, repeats: int) -> di
     crops = []
     for img in images:
         try:
-            crops.append(extract_face(img, emb.config).pixels)
+            crops.append(emb.extract(img).pixels)
         except FaceNotFound:
             continue
     crops = crops or [np.zeros((emb.config.size, emb.config.size, emb.config.channels), np.uint8)]
     feed = {"image": normalize_pixels(crops[0][None], emb.config)}
     model.set_inputs(feed)
     embed_ms = time_calls(lambda: (model.set_inputs(feed), model.invoke(), model.get_outputs()), repeats)
-    lfw_ms = time_calls(lambda: _find(images[0], emb.config), max(20, repeats // 5))
+    lfw_ms = time_calls(lambda: _find(images[0], emb), max(20, repeats // 5))
     frame = cv2.resize(images[0], (640, 480))
-    frame_ms = time_calls(lambda: _find(frame, emb.config), max(10, repeats // 10))
+    frame_ms = time_calls(lambda: _find(frame, emb), max(10, repeats // 10))
     res = {
         "model": str(model_path), "backend": model.backend, "threads": threads, "size_bytes": model.size_bytes,
         "load_s": load_s, "embed_ms": stats(embed_ms), "embed_ms_median": statistics.median(embed_ms),
@@ -119,11 +119,11 @@ def parity(keras_path: Path, int8_path: Path, data: Path, people: Path, limit: i
     return out
 
 
-def _find(image, cfg):
-    from edgecnn.edge.face.runtime import FaceNotFound, extract_face
+def _find(image, emb):
+    from edgecnn.edge.face.runtime import FaceNotFound
 
     try:
-        return extract_face(image, cfg)
+        return emb.extract(image)
     except FaceNotFound:
         return None
 
