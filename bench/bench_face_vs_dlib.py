@@ -153,7 +153,7 @@ def child_ours(args) -> dict:
     frame = cv2.imread(args.frame, cv2.IMREAD_COLOR)
     if frame is None:
         raise SystemExit(f"{PROG}: cannot read {args.frame}")
-    finder = get_finder(cfg.finder)
+    finder = F.default_finder(1) if cfg.finder == "learned" else get_finder(cfg.finder)  # as extract() runs it
     emb.embed_faces(emb.extract(frame, "frame", still=False).pixels[None])  # first use opens the finder
     load_s, ready_s = time.perf_counter() - t0, _process_age()
     rss_load = _rss_mb()
@@ -207,23 +207,12 @@ def child_ours(args) -> dict:
 
 
 def one_thread_embedder(spec):
-    """builtin:face (or ``spec``) as the device runs it, every interpreter on one thread: the
-    embedder, its landmark model and the learned finder (the shared default finder is replaced)."""
-    from dataclasses import replace
-
+    """builtin:face (or ``spec``) as the device runs it with ``--threads 1``: the embedder, the
+    landmark model it opens and the learned finder (``default_finder(1)``) all on one thread."""
     from edgecnn.edge.core.loader import open_model
-    from edgecnn.edge.face import finder as F
-    from edgecnn.edge.face.landmarks import LandmarkDetector
     from edgecnn.edge.face.runtime import Embedder
 
-    emb = Embedder.from_model(open_model(spec, task="face", num_threads=1))
-    if emb.landmarks is not None and getattr(emb.landmarks, "model", None) is not None:
-        lm = LandmarkDetector.load(emb.landmarks.model.path, num_threads=1, flip_tta=emb.landmarks.flip_tta)
-        emb = replace(emb, landmarks=lm)
-    if emb.config.finder == "learned":
-        finder = F.LearnedFinder(F.DEFAULT_MODEL, num_threads=1)
-        F.default_finder = lambda: finder  # find_learned and the still-photo fall-back both call it
-    return emb
+    return Embedder.from_model(open_model(spec, task="face", num_threads=1))
 
 
 def child_dlib(args) -> dict:

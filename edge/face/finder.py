@@ -190,17 +190,17 @@ def _as_rgb(image: np.ndarray) -> np.ndarray:
     raise InputDataError(f"face finder: expected an (H, W) or (H, W, 3) image, got shape {arr.shape}")
 
 
-_DEFAULT: LearnedFinder | None = None
+_DEFAULTS: dict[int | None, LearnedFinder] = {}
 _DEFAULT_LOCK = threading.Lock()
 
 
-def default_finder() -> LearnedFinder:
-    """The shared finder of :func:`find_learned` (``builtin:face-finder``, opened on first use)."""
-    global _DEFAULT
+def default_finder(num_threads: int | None = None) -> LearnedFinder:
+    """The shared finder of :func:`find_learned` (``builtin:face-finder``, opened on first use),
+    one per interpreter thread count (None: the runtime's default)."""
     with _DEFAULT_LOCK:
-        if _DEFAULT is None:
-            _DEFAULT = LearnedFinder(DEFAULT_MODEL)
-        return _DEFAULT
+        if num_threads not in _DEFAULTS:
+            _DEFAULTS[num_threads] = LearnedFinder(DEFAULT_MODEL, num_threads=num_threads)
+        return _DEFAULTS[num_threads]
 
 
 def find_learned(image: np.ndarray, cfg: FaceConfig) -> list[tuple[int, int, int, int]]:

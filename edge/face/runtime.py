@@ -247,21 +247,26 @@ def pick_face(boxes, shape, pick: str = "largest") -> tuple[int, int, int, int]:
 
 
 def extract_face(image: np.ndarray, cfg: FaceConfig, name: str = "image", landmarks=None, *,
-                 still: bool = True) -> Face:
+                 still: bool = True, threads: int | None = None) -> Face:
     """Find the largest face in a BGR image and return its model-size crop (RGB or grey).
 
     ``cfg.align == "5point"`` needs ``landmarks``, a ``edge.face.landmarks.LandmarkDetector``: the
     crop is then the face warped onto the five-point template. ``still``: a photo given to be
     verified, enrolled or embedded, so it holds a face (the learned finder may then fall back to a
-    lower score, ``cfg.fallback_conf``); False for camera and video frames. Raises FaceNotFound when
-    the finder reports no face, InputDataError for unusable images.
+    lower score, ``cfg.fallback_conf``); False for camera and video frames. ``threads``: interpreter
+    threads of the learned finder (None: the runtime's default). Raises FaceNotFound when the finder
+    reports no face, InputDataError for unusable images.
     """
     bgr = as_bgr(image, name)
-    boxes = get_finder(cfg.finder)(bgr, cfg)
-    if not boxes and still and cfg.finder == "learned" and cfg.fallback_conf > 0:
+    if cfg.finder == "learned":
         from edgecnn.edge.face.finder import default_finder
 
-        boxes = default_finder().best(bgr, cfg, conf=cfg.fallback_conf)
+        finder = default_finder(threads)
+        boxes = finder(bgr, cfg)
+        if not boxes and still and cfg.fallback_conf > 0:
+            boxes = finder.best(bgr, cfg, conf=cfg.fallback_conf)
+    else:
+        boxes = get_finder(cfg.finder)(bgr, cfg)
     if not boxes:
         raise FaceNotFound(f"{name}: no face found (finder {cfg.finder!r}); use a frontal, well-lit photo")
     box = pick_face(boxes, bgr.shape, cfg.pick)
@@ -426,7 +431,8 @@ class Embedder:
 
     def extract(self, image: np.ndarray, name: str = "image", *, still: bool = True) -> Face:
         """The model-ready face of a BGR image (the largest face): see ``extract_face``."""
-        return extract_face(image, self.config, name, landmarks=self.landmarks, still=still)
+        return extract_face(image, self.config, name, landmarks=self.landmarks, still=still,
+                            threads=getattr(self.model, "num_threads", None))
 
     def embed_faces(self, pixels: np.ndarray) -> np.ndarray:
         pixels = np.asarray(pixels)

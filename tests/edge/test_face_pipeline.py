@@ -46,7 +46,13 @@ class TestAlignedExtraction:
         assert det.boxes == [(0.0, 0.0, 96.0, 96.0)]  # the box scale is for the learned finder's boxes only
 
     def test_learned_finder_boxes_are_scaled_for_the_landmark_model(self, monkeypatch):
-        monkeypatch.setitem(F.FINDERS, "learned", lambda image, cfg: [(10, 20, 40, 60)])
+        from edgecnn.edge.face import finder as FF
+
+        class Stub:
+            def __call__(self, image, cfg):
+                return [(10, 20, 40, 60)]
+
+        monkeypatch.setattr(FF, "default_finder", lambda n=None: Stub())
         cfg = F.FaceConfig(size=32, finder="learned", align="5point", learned_box_scale=0.5)
         det = FakeLandmarks(A.template(64, 0.25))
         F.extract_face(gradient_image(64), cfg, landmarks=det)
@@ -182,8 +188,8 @@ class TestFinderFallback:
                 calls.append(conf)
                 return [(1, 2, 30, 30)]
 
-        monkeypatch.setattr(FF, "default_finder", lambda: Stub())
-        monkeypatch.setitem(F.FINDERS, "learned", lambda image, cfg: Stub()(image, cfg))
+        threads = []
+        monkeypatch.setattr(FF, "default_finder", lambda n=None: threads.append(n) or Stub())
         cfg = F.FaceConfig(size=16, finder="learned", fallback_conf=0.25)
         assert F.extract_face(gradient_image(64), cfg).box == (1, 2, 30, 30)
         assert calls == ["threshold", 0.25]
@@ -193,6 +199,8 @@ class TestFinderFallback:
         assert calls == ["threshold"]
         with pytest.raises(F.FaceNotFound):
             F.extract_face(gradient_image(64), F.FaceConfig(size=16, finder="learned", fallback_conf=0.0))
+        F.extract_face(gradient_image(64), cfg, threads=1)
+        assert threads == [None, None, None, 1]  # the finder runs with the caller's thread count
 
 
 def run(capsys, *argv):
