@@ -3,14 +3,24 @@
 Feature signal (all zero-phase FIR, see :mod:`edgecnn.edge.ecg.signal`): band-pass (two moving
 averages of ``lowpass_s`` minus a moving average of ``highpass_s``), 5-point derivative, square,
 moving-window integration over ``mwi_s``. Candidates are local maxima of the integrated signal
-that are the largest within +-``refractory_s``; a sequential state machine then decides QRS vs
-noise with adaptive thresholds (signal / noise peak levels), a T-wave slope test and search-back
-for missed beats at ``searchback`` x the mean RR. The R peak is the largest absolute band-passed
-sample within +-``locate_s`` of the candidate.
+that have the best *score* among the local maxima within +-``refractory_s`` that are at least
+``rival_frac`` x as high; the score is the height over the local
+background (the quieter of the two sides, the mean of the integrated signal ``background_gap_s``
+to ``background_s`` away) plus ``level_frac`` x the local QRS level (the highest local maximum
+from ``level_s`` before to ``background_s`` after). On a clean record the background is near
+zero and the highest peak wins, as before; inside a burst of motion artefact a QRS complex that
+stands out from the burst beats a larger artefact peak nearby (docs/ecg_noise.md).
 
-The state machine only looks at candidates whose neighbourhood is complete and search-back is
-triggered by deadlines in sample time, so :class:`StreamingDetector` (bounded memory) returns
-exactly the peaks of :func:`detect_rpeaks` on the same samples.
+A sequential state machine then decides QRS vs noise with adaptive thresholds (signal / noise
+peak levels), a T-wave slope test and search-back for missed beats at ``searchback`` x the mean
+RR. A candidate that passes is held for ``compete_s``: a later candidate that also passes and
+scores higher replaces it (a P wave or an artefact just before a QRS); the losers after the
+winner are then judged as usual. The R peak is the largest absolute band-passed sample within
++-``locate_s`` of the candidate.
+
+The state machine only looks at candidates whose neighbourhood is complete, and hold times and
+search-back are triggered by deadlines in sample time, so :class:`StreamingDetector` (bounded
+memory) returns exactly the peaks of :func:`detect_rpeaks` on the same samples.
 """
 
 from __future__ import annotations
@@ -28,7 +38,7 @@ class DetectorConfig:
 
     lowpass_s: float = 0.025
     highpass_s: float = 0.16
-    mwi_s: float = 0.15
+    mwi_s: float = 0.10
     refractory_s: float = 0.2
     twave_s: float = 0.36
     twave_slope: float = 0.5
@@ -40,6 +50,12 @@ class DetectorConfig:
     signal_weight: float = 0.125
     noise_weight: float = 0.125
     threshold_frac: float = 0.2
+    background_s: float = 0.35
+    background_gap_s: float = 0.1
+    level_s: float = 0.8
+    level_frac: float = 0.15
+    rival_frac: float = 0.5
+    compete_s: float = 0.25
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -69,10 +85,19 @@ class _Kernels:
         self.refractory = max(1, int(round(cfg.refractory_s * fs)))
         self.locate = max(1, int(round(cfg.locate_s * fs)))
         self.slope = max(1, int(round(cfg.slope_s * fs)))
-        self.reach = max(self.refractory, self.locate, self.slope) + 1  # candidate look-ahead
+        self.bg = max(2, int(round(cfg.background_s * fs)))
+        self.gap = min(self.bg - 1, max(0, int(round(cfg.background_gap_s * fs))))
+        self.level = max(0, int(round(cfg.level_s * fs)))
+        self.compete = max(0, int(round(cfg.compete_s * fs)))
+        # candidate look-ahead and look-back: a candidate's neighbours within the refractory
+        # period need their background windows and local level complete
+        self.reach = max(self.refractory + self.bg, self.locate, self.slope) + 2
+        self.back = self.refractory + max(self.bg, self.level) + 2
         self.twave = int(round(cfg.twave_s * fs))
         self.learn = int(round(cfg.learn_s * fs))
         self.rr_cap = int(round(cfg.rr_cap_s * fs))
+        self.level_frac = float(cfg.level_frac)
+        self.rival_frac = float(cfg.rival_frac)
 
 
 def _features(xpad: np.ndarray, k: _Kernels) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -96,13 +121,14 @@ MIN_FEATURE = 1e-12
 def _candidates(bp, d, m, a0: int, lo: int, hi: int, k: _Kernels):
     """Candidates with absolute index in [lo, hi): arrays start at absolute index ``a0``.
 
-    Arrays must cover [lo - reach, hi + reach) or end at the record's edge. Returns
-    (index, height, slope, r_peak) arrays.
+    Arrays must cover [lo - back, hi + reach) or end at the record's edge. Returns
+    (index, height, slope, r_peak, score) arrays.
     """
     n = len(m)
-    s0, s1 = max(0, lo - k.reach - a0), min(n, hi + k.reach - a0)
+    s0, s1 = max(0, lo - k.back - a0), min(n, hi + k.reach - a0)
+    empty = (np.zeros(0, np.int64), np.zeros(0), np.zeros(0), np.zeros(0, np.int64), np.zeros(0))
     if s1 - s0 < 1:
-        return (np.zeros(0, np.int64),) * 1 + (np.zeros(0),) * 2 + (np.zeros(0, np.int64),)
+        return empty
     seg = m[s0:s1]
     left = np.concatenate([[-np.inf], seg[:-1]])
     right = np.concatenate([seg[1:], [-np.inf]])
@@ -110,23 +136,58 @@ def _candidates(bp, d, m, a0: int, lo: int, hi: int, k: _Kernels):
         left[0] = m[s0 - 1]
     if s1 < n:
         right[-1] = m[s1]
-    peaks = np.flatnonzero((seg > left) & (seg >= right)) + s0
-    peaks = peaks[m[peaks] > MIN_FEATURE]  # floating-point dust on a flat line is no QRS
+    maxima = np.flatnonzero((seg > left) & (seg >= right)) + s0
+    maxima = maxima[m[maxima] > MIN_FEATURE]  # floating-point dust on a flat line is no QRS
+    # the candidates in [lo, hi) and their neighbours within the refractory period
+    near = (maxima + a0 >= lo - k.refractory) & (maxima + a0 < hi + k.refractory)
+    peaks = maxima[near]
+    score = _scores(m, peaks, maxima, k)
     keep = np.ones(len(peaks), bool)
     for j in range(1, len(peaks)):
         close = (peaks[j:] - peaks[:-j]) <= k.refractory
         if not close.any():
             break
-        a, b = m[peaks[:-j]], m[peaks[j:]]
-        keep[:-j] &= ~(close & (a < b))
-        keep[j:] &= ~(close & (a >= b))
-    c = peaks[keep]
-    c = c[(c + a0 >= lo) & (c + a0 < hi)]
+        a, b = score[:-j], score[j:]
+        ha, hb = m[peaks[:-j]], m[peaks[j:]]
+        keep[:-j] &= ~(close & (a < b) & (hb > k.rival_frac * ha))
+        keep[j:] &= ~(close & (a >= b) & (ha > k.rival_frac * hb))
+    c, sc = peaks[keep], score[keep]
+    inside = (c + a0 >= lo) & (c + a0 < hi)
+    c, sc = c[inside], sc[inside]
     if len(c) == 0:
-        return np.zeros(0, np.int64), np.zeros(0), np.zeros(0), np.zeros(0, np.int64)
+        return empty
     slope = _window_reduce(np.abs(d), c, k.slope, np.max)[0]
     r = _window_reduce(np.abs(bp), c, k.locate, np.argmax)[1]
-    return c + a0, m[c], slope, r + a0
+    return c + a0, m[c], slope, r + a0, sc
+
+
+def _side_mean(m, start, length: int) -> np.ndarray:
+    """Mean of ``m[start : start + length]`` per start index (NaN where it leaves the array)."""
+    ok = (start >= 0) & (start + length <= len(m))
+    out = np.full(len(start), np.nan)
+    if ok.any():
+        bounds = np.stack([start[ok], start[ok] + length], axis=1).ravel()
+        out[ok] = np.add.reduceat(np.append(m, 0.0), bounds)[::2] / length
+    return out
+
+
+def _scores(m, peaks, maxima, k: _Kernels) -> np.ndarray:
+    """Height over (local background + ``level_frac`` x local QRS level), per index in ``peaks``.
+
+    Background: the smaller of the mean of ``m`` over [p - bg, p - gap) and over (p + gap, p + bg]
+    (one side if the other leaves the record, 0 if both do). Level: the highest of the local
+    maxima ``maxima`` (sorted) in [p - level, p + bg]. Each value is reduced over its own window,
+    so a stream and a batch call give the same number."""
+    if len(peaks) == 0:
+        return np.zeros(0)
+    h = m[peaks]
+    width = k.bg - k.gap
+    bg = np.fmin(_side_mean(m, peaks - k.bg, width), _side_mean(m, peaks + k.gap + 1, width))
+    bg = np.nan_to_num(bg, nan=0.0)
+    a = np.searchsorted(maxima, peaks - k.level, side="left")
+    b = np.searchsorted(maxima, peaks + k.bg, side="right")  # > a: p itself is one of the maxima
+    level = np.maximum.reduceat(np.append(m[maxima], -np.inf), np.stack([a, b], axis=1).ravel())[::2]
+    return h / (bg + k.level_frac * level)
 
 
 def _window_reduce(v, c, half, how):
@@ -141,7 +202,7 @@ def _window_reduce(v, c, half, how):
 
 
 class _PanTompkins:
-    """Sequential QRS/noise decisions over candidates (index, height, slope, r)."""
+    """Sequential QRS/noise decisions over candidates (index, height, slope, r, score)."""
 
     def __init__(self, fs: float, cfg: DetectorConfig, k: _Kernels):
         self.cfg, self.k, self.fs = cfg, k, fs
@@ -149,7 +210,9 @@ class _PanTompkins:
         self.last = None  # (index, slope) of the last QRS
         self.anchor = None  # search-back looks at candidates after this index
         self.rr: list[float] = []
-        self.pending: list[tuple[int, float, float, int]] = []
+        self.pending: list[tuple] = []  # below-threshold candidates since the last QRS (search-back pool)
+        self.held = None  # a QRS candidate held for ``compete`` samples
+        self.rivals: list[tuple] = []  # candidates that arrived while one was held and did not replace it
         self.peaks: list[int] = []
 
     def start(self, heights: np.ndarray) -> None:
@@ -167,7 +230,8 @@ class _PanTompkins:
             return np.inf
         return self.anchor + self.cfg.searchback * self._rr_mean()
 
-    def _accept(self, c, h, s, r, weight) -> None:
+    def _accept(self, cand, weight) -> None:
+        c, h, s, r = cand[:4]
         if self.last is not None:
             self.rr = (self.rr + [min(c - self.last[0], self.k.rr_cap)])[-8:]
         self.spk = weight * h + (1 - weight) * self.spk
@@ -178,30 +242,65 @@ class _PanTompkins:
     def _is_twave(self, c, s) -> bool:
         return self.last is not None and c - self.last[0] < self.k.twave and s < self.cfg.twave_slope * self.last[1]
 
+    def _settle(self) -> None:
+        """Accept the held candidate; judge the rivals that came after it as usual."""
+        won, self.held = self.held, None
+        rivals, self.rivals = [q for q in self.rivals if q[0] > won[0]], []
+        self._accept(won, self.cfg.signal_weight)
+        for q in rivals:
+            self.advance(q[0])
+            self._judge(q)
+
     def advance(self, t: float) -> None:
-        """Run every search-back whose deadline is before sample ``t``."""
-        while (dl := self._deadline()) < t:
+        """Settle a held QRS and run every search-back whose deadline is before sample ``t``."""
+        while True:
+            if self.held is not None:
+                if t - self.held[0] <= self.k.compete:
+                    return
+                self._settle()
+                continue
+            dl = self._deadline()
+            if dl >= t:
+                return
             thr2 = 0.5 * self._thr()
             pool = [p for p in self.pending if p[0] <= dl and p[1] > thr2 and not self._is_twave(p[0], p[2])]
             if pool:
                 best = max(pool, key=lambda p: p[1])
                 rest = [p for p in self.pending if p[0] > best[0]]
-                self._accept(*best, weight=0.25)
+                self._accept(best, weight=0.25)
                 self.pending = rest
             else:
                 self.anchor = dl
                 self.spk = 0.5 * (self.spk + self.npk)
                 self.pending = [p for p in self.pending if p[0] > dl]
 
-    def feed(self, c, h, s, r) -> None:
+    def finish(self, t: float) -> None:
+        """End of the record at sample ``t``: settle what is held, run the search-backs before ``t``."""
+        self.advance(t)
+        while self.held is not None:
+            self._settle()
+            self.advance(t)
+
+    def feed(self, c, h, s, r, score) -> None:
         self.advance(c)
+        self._judge((c, h, s, r, score))
+
+    def _judge(self, cand) -> None:
+        c, h, s = cand[:3]
+        passes = h > self._thr() and not self._is_twave(c, s)
+        if self.held is not None:
+            if passes and cand[4] > self.held[4]:
+                self.held = cand
+            else:
+                self.rivals.append(cand)
+            return
         if self.last is not None and c - self.last[0] < self.k.refractory:
             return
-        if h > self._thr() and not self._is_twave(c, s):
-            self._accept(c, h, s, r, weight=self.cfg.signal_weight)
+        if passes:
+            self.held = cand
             return
         self.npk = self.cfg.noise_weight * h + (1 - self.cfg.noise_weight) * self.npk
-        self.pending.append((c, h, s, r))
+        self.pending.append(cand)
 
 
 DETECTORS = {"pantompkins": (_PanTompkins, DetectorConfig)}
@@ -233,9 +332,9 @@ def detect_rpeaks(x, fs: float, method: str = "pantompkins", config=None) -> np.
     cand = _candidates(bp, d, m, 0, 0, len(x), k)
     state = state_cls(fs, cfg, k)
     state.start(cand[1][cand[0] < k.learn])
-    for c, h, s, r in zip(*cand, strict=True):
-        state.feed(int(c), float(h), float(s), int(r))
-    state.advance(len(x))
+    for c, h, s, r, sc in zip(*cand, strict=True):
+        state.feed(int(c), float(h), float(s), int(r), float(sc))
+    state.finish(len(x))
     return _clean(np.asarray(state.peaks, np.int64))
 
 
@@ -246,8 +345,9 @@ def _clean(peaks: np.ndarray) -> np.ndarray:
 class StreamingDetector:
     """Feed samples in chunks; get each R peak once it is final (same peaks as the batch call).
 
-    Memory is bounded (a few seconds of samples plus the candidates since the last QRS);
-    latency is the feature look-ahead plus ``refractory_s`` for a QRS found directly, and up to
+    Memory is bounded (under two seconds of samples plus the candidates since the last QRS);
+    latency is the feature look-ahead plus ``refractory_s + background_s`` (the candidate score)
+    plus ``compete_s`` (the hold) for a QRS found directly, about 1.05 s in all, and up to
     ``searchback`` x mean RR for one found by search-back.
     """
 
@@ -274,7 +374,9 @@ class StreamingDetector:
         """Every R peak before this sample index has been returned (none will be added there)."""
         if not self._started:
             return 0
-        lo = min([self._scanned] + [p[0] for p in self.state.pending])
+        st = self.state
+        held = [st.held] if st.held is not None else []
+        lo = min([self._scanned] + [p[0] for p in st.pending + st.rivals + held])
         return lo - self.k.locate
 
     def push(self, samples) -> np.ndarray:
@@ -309,7 +411,7 @@ class StreamingDetector:
             cand = _candidates(bp, d, m, a0, self._scanned, hi, k)
             self._scanned = hi
             self._feed(list(zip(*(a.tolist() for a in cand), strict=True)), hi, final)
-        keep_from = self._scanned - k.reach - k.half - 1
+        keep_from = self._scanned - k.back - k.half - 1
         drop = max(0, keep_from - self._buf_start)
         if drop:
             self._buf, self._buf_start = self._buf[drop:], self._buf_start + drop
@@ -322,9 +424,12 @@ class StreamingDetector:
                 return
             self.state.start(np.array([c[1] for c in self._early if c[0] < self.k.learn]))
             cands, self._early, self._started = self._early, [], True
-        for c, h, s, r in cands:
-            self.state.feed(int(c), float(h), float(s), int(r))
-        self.state.advance(self._n if final else horizon)
+        for c, h, s, r, sc in cands:
+            self.state.feed(int(c), float(h), float(s), int(r), float(sc))
+        if final:
+            self.state.finish(self._n)
+        else:
+            self.state.advance(horizon)
 
     def _take(self) -> np.ndarray:
         new = self.state.peaks[self._emitted :]
