@@ -97,14 +97,15 @@ def _register_edits(verbs) -> None:
 
 
 def _model_args(p) -> None:
-    p.add_argument("model", help="face model: .tflite (or .keras with the [train] extra)")
+    p.add_argument("model", help="face model: builtin:face, a .tflite (or .keras with the [train] extra)")
     p.add_argument("--finder", default=None, help="face finder override: haar, haar_or_center, center, none, learned (builtin:face-finder)")
     p.add_argument("--threads", type=int, default=None, help="interpreter threads")
     p.add_argument("--pick", choices=("largest", "center"), default=None,
                    help="which face of several: the largest (default) or the one nearest the image centre")
     p.add_argument("--landmarks", default=None,
                    help="landmark model for a 5-point aligned face model (default: the one its metadata names)")
-    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--json", action="store_true",
+                   help="print JSON (one object; JSON lines for embed and for camera/video frames)")
 
 
 def _gallery_arg(p) -> None:
