@@ -41,6 +41,7 @@ before it, so :class:`StreamingQuality`, fed chunks of any size, yields exactly 
 
 from __future__ import annotations
 
+import functools
 import math
 from collections import Counter
 from dataclasses import asdict, dataclass, field
@@ -252,6 +253,54 @@ def _band_mask(freqs: np.ndarray, lo: float, hi: float, ramp: float) -> np.ndarr
     return m
 
 
+@functools.lru_cache(maxsize=16)
+def _spectral(n: int, fs: float) -> tuple:
+    """Per window length and rate (a stream asks for the same ones every window): the detrending
+    ramp, the QRS- and noise-band masks and the mains bins (read-only)."""
+    freqs = np.fft.rfftfreq(n, 1.0 / fs)
+    top = min(QRS_BAND_HZ[1], 0.45 * fs)
+    mains = []
+    for f0 in MAINS_HZ:
+        sel = np.flatnonzero(np.abs(freqs - f0) <= MAINS_HALF_WIDTH_HZ)
+        if f0 + MAINS_HALF_WIDTH_HZ < fs / 2 and len(sel) and sel[0] >= 1 and sel[-1] + 1 < len(freqs):
+            mains.append(sel)
+    out = (np.arange(n) / max(n - 1, 1), _band_mask(freqs, QRS_BAND_HZ[0], top, 2.0),
+           _band_mask(freqs, NOISE_BAND_HZ[0], top, 2.0), tuple(mains))
+    for a in out[:3] + out[3]:
+        a.flags.writeable = False
+    return out
+
+
+def _row_medians(a: np.ndarray) -> np.ndarray:
+    """``np.median(a, axis=1)`` of a 2-D array, the same numbers (numpy's own steps) with less overhead."""
+    n = a.shape[1]
+    if n == 0 or not np.isfinite(a).all():
+        return np.median(a, axis=1)
+    h = n // 2
+    part = np.partition(a, [h, -1] if n % 2 else [h - 1, h, -1], axis=1)
+    mid = part[:, h : h + 1] if n % 2 else part[:, h - 1 : h + 1]
+    return np.add.reduce(mid, axis=1) / mid.shape[1]
+
+
+def _row_quantile(a: np.ndarray, q: float) -> np.ndarray:
+    """``np.quantile(a, q, axis=1)`` (linear method) of a 2-D array, the same numbers (numpy's own
+    steps) with less overhead."""
+    n = a.shape[1]
+    if n == 0 or not np.isfinite(a).all():
+        return np.quantile(a, q, axis=1)
+    vi = (n - 1) * float(q)
+    if vi >= n - 1:
+        lo_i = hi_i = -1  # both neighbours are the maximum
+    else:
+        lo_i = int(math.floor(vi))
+        hi_i = lo_i + 1
+    g = vi - lo_i
+    part = np.partition(a, np.unique(np.array([0, -1, lo_i, hi_i])), axis=1)
+    prev, nxt = part[:, lo_i], part[:, hi_i]
+    diff = nxt - prev
+    return nxt - diff * (1.0 - g) if g >= 0.5 else prev + diff * g
+
+
 def _longest_run(a: np.ndarray) -> np.ndarray:
     """Longest run of True along the last axis, per row (cost: the number of True entries)."""
     k, n = a.shape
@@ -281,32 +330,29 @@ def measure(xw: np.ndarray, fs: float, cfg: QualityConfig, context: np.ndarray |
     hi, lo = x.max(axis=1), x.min(axis=1)
     rng = hi - lo
     tol = cfg.saturation_tol * rng[:, None]
-    plateau = np.maximum(_longest_run(x >= hi[:, None] - tol), _longest_run(x <= lo[:, None] + tol)) / fs
+    runs = _longest_run(np.concatenate([x >= hi[:, None] - tol, x <= lo[:, None] + tol]))
+    plateau = np.maximum(runs[:k], runs[k:]) / fs
 
     # the QRS band (5-40 Hz) by FFT of the window minus the line through its end points
-    ramp = np.arange(n) / max(n - 1, 1)
+    ramp, qrs_mask, emg_mask, mains_bins = _spectral(n, float(fs))
     det = x - (x[:, :1] + (x[:, -1:] - x[:, :1]) * ramp[None, :])
-    freqs = np.fft.rfftfreq(n, 1.0 / fs)
-    top = min(QRS_BAND_HZ[1], 0.45 * fs)
     spec = np.fft.rfft(det, axis=1)
-    qrs = np.fft.irfft(spec * _band_mask(freqs, QRS_BAND_HZ[0], top, 2.0), n=n, axis=1)
-    emg = np.fft.irfft(spec * _band_mask(freqs, NOISE_BAND_HZ[0], top, 2.0), n=n, axis=1)
+    qrs = np.fft.irfft(spec * qrs_mask, n=n, axis=1)
+    emg = np.fft.irfft(spec * emg_mask, n=n, axis=1)
     qrs_pp = qrs.max(axis=1) - qrs.min(axis=1)
     b = max(1, int(round(cfg.block_s * fs)))
     nb = max(1, n // b)
     loud = _block_rms(qrs, nb, b).max(axis=1)
-    quiet = np.quantile(_block_rms(emg, nb, b), cfg.noise_quantile, axis=1)
+    quiet = _row_quantile(_block_rms(emg, nb, b), cfg.noise_quantile)
     noise = np.divide(quiet, loud, out=np.zeros(k), where=loud > 0)
 
     # mains: amplitude of the strongest 50/60 Hz line (+-1 Hz) in the Hann-windowed spectrum, from
     # the same FFT (a periodic Hann window is the 3-tap kernel [-1/4, 1/2, -1/4] across frequency)
     mains_mv = np.zeros(k)
-    for f0 in MAINS_HZ:
-        sel = np.flatnonzero(np.abs(freqs - f0) <= MAINS_HALF_WIDTH_HZ)
-        if f0 + MAINS_HALF_WIDTH_HZ < fs / 2 and len(sel) and sel[0] >= 1 and sel[-1] + 1 < len(freqs):
-            hann = 0.5 * spec[:, sel] - 0.25 * (spec[:, sel - 1] + spec[:, sel + 1])
-            power = np.sum(hann.real ** 2 + hann.imag ** 2, axis=1)
-            mains_mv = np.maximum(mains_mv, np.sqrt(32.0 * power / (3.0 * n * n)))
+    for sel in mains_bins:
+        hann = 0.5 * spec[:, sel] - 0.25 * (spec[:, sel - 1] + spec[:, sel + 1])
+        power = np.sum(hann.real ** 2 + hann.imag ** 2, axis=1)
+        mains_mv = np.maximum(mains_mv, np.sqrt(32.0 * power / (3.0 * n * n)))
     mains = np.divide(mains_mv, qrs_pp, out=np.where(mains_mv > 0, np.inf, 0.0), where=qrs_pp > 0)
 
     # motion: the baseline is a running median of 5 block medians (0.25 s blocks of the raw signal:
@@ -319,7 +365,7 @@ def measure(xw: np.ndarray, fs: float, cfg: QualityConfig, context: np.ndarray |
     motion, excursion = np.zeros(k), np.zeros(k)
     m, half = BASELINE_MEDIAN_BLOCKS, BASELINE_MEDIAN_BLOCKS // 2
     if len(seq) >= m:
-        base = np.median(np.lib.stride_tricks.sliding_window_view(seq, m), axis=1)  # centred at seq[i + half]
+        base = _row_medians(seq[np.arange(len(seq) - m + 1)[:, None] + np.arange(m)])  # centred at seq[i + half]
         row = (np.arange(len(base)) + half - len(ctx)) // nbb
         use = (row >= 0) & (row < k)
         lo_b, hi_b = np.full(k, np.inf), np.full(k, -np.inf)
@@ -345,12 +391,12 @@ def _baseline_blocks(n: int, fs: float) -> tuple[int, int]:
 def _block_medians(v: np.ndarray, bb: int, count: int) -> np.ndarray:
     """Medians of the first ``count`` complete blocks of ``bb`` samples of ``v``."""
     count = min(count, len(v) // bb)
-    return np.median(v[: count * bb].reshape(count, bb), axis=1) if count > 0 else np.zeros(0)
+    return _row_medians(v[: count * bb].reshape(count, bb)) if count > 0 else np.zeros(0)
 
 
 def _block_rms(v: np.ndarray, nb: int, b: int) -> np.ndarray:
     blocks = v[:, : nb * b].reshape(v.shape[0], nb, -1) if v.shape[1] >= b else v[:, None, :]
-    return np.sqrt(np.mean(blocks * blocks, axis=2))
+    return np.sqrt(np.add.reduce(blocks * blocks, axis=2) / blocks.shape[2])  # np.mean's own steps
 
 
 def badness(f: dict[str, np.ndarray], cfg: QualityConfig) -> dict[str, np.ndarray]:

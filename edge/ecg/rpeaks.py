@@ -142,8 +142,38 @@ def _candidates(bp, d, m, a0: int, lo: int, hi: int, k: _Kernels):
     near = (maxima + a0 >= lo - k.refractory) & (maxima + a0 < hi + k.refractory)
     peaks = maxima[near]
     score = _scores(m, peaks, maxima, k)
-    keep = np.ones(len(peaks), bool)
-    for j in range(1, len(peaks)):
+    keep = _rivals_keep(m, peaks, score, k)
+    c, sc = peaks[keep], score[keep]
+    inside = (c + a0 >= lo) & (c + a0 < hi)
+    c, sc = c[inside], sc[inside]
+    if len(c) == 0:
+        return empty
+    slope = _window_reduce(d, c, k.slope, np.max, absolute=True)[0]
+    r = _window_reduce(bp, c, k.locate, np.argmax, absolute=True)[1]
+    return c + a0, m[c], slope, r + a0, sc
+
+
+# Up to this many peaks the rival test below compares all pairs at once (a stream's push has a
+# handful); a whole record is compared offset by offset.
+PAIRWISE_MAX = 48
+
+
+def _rivals_keep(m, peaks, score, k: _Kernels) -> np.ndarray:
+    """Per peak: False when a rival within the refractory period beats it (a better score and at
+    least ``rival_frac`` x its height; on equal scores the earlier peak wins)."""
+    n = len(peaks)
+    if 1 < n <= PAIRWISE_MAX:  # same decisions as the loop below, in a few array operations
+        h = m[peaks]
+        rh = k.rival_frac * h
+        gap = peaks[None, :] - peaks[:, None]  # [i, j]: peak j after peak i
+        close = (gap > 0) & (gap <= k.refractory)
+        if not close.any():
+            return np.ones(n, bool)
+        lose_first = close & (score[:, None] < score[None, :]) & (h[None, :] > rh[:, None])
+        lose_second = close & (score[:, None] >= score[None, :]) & (h[:, None] > rh[None, :])
+        return ~(lose_first.any(axis=1) | lose_second.any(axis=0))
+    keep = np.ones(n, bool)
+    for j in range(1, n):
         close = (peaks[j:] - peaks[:-j]) <= k.refractory
         if not close.any():
             break
@@ -151,14 +181,7 @@ def _candidates(bp, d, m, a0: int, lo: int, hi: int, k: _Kernels):
         ha, hb = m[peaks[:-j]], m[peaks[j:]]
         keep[:-j] &= ~(close & (a < b) & (hb > k.rival_frac * ha))
         keep[j:] &= ~(close & (a >= b) & (ha > k.rival_frac * hb))
-    c, sc = peaks[keep], score[keep]
-    inside = (c + a0 >= lo) & (c + a0 < hi)
-    c, sc = c[inside], sc[inside]
-    if len(c) == 0:
-        return empty
-    slope = _window_reduce(np.abs(d), c, k.slope, np.max)[0]
-    r = _window_reduce(np.abs(bp), c, k.locate, np.argmax)[1]
-    return c + a0, m[c], slope, r + a0, sc
+    return keep
 
 
 def _side_mean(m, start, length: int) -> np.ndarray:
@@ -166,9 +189,16 @@ def _side_mean(m, start, length: int) -> np.ndarray:
     ok = (start >= 0) & (start + length <= len(m))
     out = np.full(len(start), np.nan)
     if ok.any():
-        bounds = np.stack([start[ok], start[ok] + length], axis=1).ravel()
-        out[ok] = np.add.reduceat(np.append(m, 0.0), bounds)[::2] / length
+        out[ok] = _window_sums(m, start[ok], length) / length
     return out
+
+
+def _window_sums(m, start, length: int) -> np.ndarray:
+    """Sum of ``m[s : s + length]`` per start ``s`` (each window inside ``m``), window by window."""
+    bounds = np.empty(2 * len(start), np.int64)
+    bounds[0::2] = start
+    bounds[1::2] = start + length
+    return np.add.reduceat(np.append(m, 0.0), bounds)[::2]
 
 
 def _scores(m, peaks, maxima, k: _Kernels) -> np.ndarray:
@@ -182,20 +212,34 @@ def _scores(m, peaks, maxima, k: _Kernels) -> np.ndarray:
         return np.zeros(0)
     h = m[peaks]
     width = k.bg - k.gap
-    bg = np.fmin(_side_mean(m, peaks - k.bg, width), _side_mean(m, peaks + k.gap + 1, width))
-    bg = np.nan_to_num(bg, nan=0.0)
+    before, after = peaks - k.bg, peaks + k.gap + 1
+    if before[0] >= 0 and after[-1] + width <= len(m):  # every window inside (a stream's push)
+        sums = _window_sums(m, np.concatenate([before, after]), width) / width
+        bg = np.fmin(sums[: len(peaks)], sums[len(peaks) :])
+        if not np.isfinite(bg).all():  # only with an overflowing input
+            bg = np.nan_to_num(bg, nan=0.0)
+    else:
+        bg = np.fmin(_side_mean(m, before, width), _side_mean(m, after, width))
+        bg = np.nan_to_num(bg, nan=0.0)
     a = np.searchsorted(maxima, peaks - k.level, side="left")
     b = np.searchsorted(maxima, peaks + k.bg, side="right")  # > a: p itself is one of the maxima
-    level = np.maximum.reduceat(np.append(m[maxima], -np.inf), np.stack([a, b], axis=1).ravel())[::2]
+    bounds = np.empty(2 * len(peaks), np.int64)
+    bounds[0::2], bounds[1::2] = a, b
+    level = np.maximum.reduceat(np.append(m[maxima], -np.inf), bounds)[::2]
     return h / (bg + k.level_frac * level)
 
 
-def _window_reduce(v, c, half, how):
-    """Per index in ``c``: reduce ``v[c-half : c+half+1]`` (clipped to the array) with max / argmax."""
+def _window_reduce(v, c, half, how, absolute: bool = False):
+    """Per index in ``c``: reduce ``v[c-half : c+half+1]`` (clipped to the array; ``absolute``: of
+    ``|v|``) with max / argmax."""
     offs = np.arange(-half, half + 1)
     idx = c[:, None] + offs[None, :]
-    valid = (idx >= 0) & (idx < len(v))
-    vals = np.where(valid, v[np.clip(idx, 0, len(v) - 1)], -np.inf)
+    if c[0] - half >= 0 and c[-1] + half < len(v):  # every window inside (``c`` is sorted)
+        vals = np.abs(v[idx]) if absolute else v[idx]
+    else:
+        v = np.abs(v) if absolute else v
+        valid = (idx >= 0) & (idx < len(v))
+        vals = np.where(valid, v[np.clip(idx, 0, len(v) - 1)], -np.inf)
     if how is np.max:
         return vals.max(axis=1), None
     return None, idx[np.arange(len(c)), vals.argmax(axis=1)]
@@ -356,8 +400,16 @@ class StreamingDetector:
         state_cls, self.config = _detector_parts(method, config)
         self.k = _Kernels(self.fs, self.config)
         self.state = state_cls(self.fs, self.config, self.k)
-        self._buf = np.zeros(0)
-        self._buf_start = -self.k.half  # absolute index of _buf[0] (negative = left padding)
+        # the feature signal is computed incrementally: each stage keeps the last (kernel - 1) inputs
+        # it has seen, so a push filters only its new samples (the values equal the batch call's)
+        self._tails = [np.zeros(0), np.zeros(0), np.zeros(0)]  # raw (padded), band-passed, squared derivative
+        self._last_raw = 0.0
+        self._bp = np.zeros(0)  # band-passed, first value at absolute index self._bp0
+        self._d = np.zeros(0)  # derivative, first value at absolute index self._d0
+        self._m = np.zeros(0)  # integrated, first value at absolute index self._m0
+        self._bp0 = -self.k.half + self.k.h_bp
+        self._d0 = self._bp0 + 2
+        self._m0 = 0
         self._n = 0  # real samples received
         self._scanned = 0  # candidates before this index have been extracted
         self._early: list[tuple] = []  # candidates collected during the learning period
@@ -368,6 +420,11 @@ class StreamingDetector:
     @property
     def n_samples(self) -> int:
         return self._n
+
+    @property
+    def _buf(self) -> np.ndarray:
+        """The integrated feature signal kept (the band-passed and derivative ones are as long)."""
+        return self._m
 
     @property
     def final_before(self) -> int:
@@ -386,9 +443,10 @@ class StreamingDetector:
         x = np.asarray(samples, np.float64).ravel()
         if len(x) == 0:
             return np.zeros(0, np.int64)
-        pad = np.full(self.k.half if self._n == 0 else 0, x[0])
-        self._buf = np.concatenate([self._buf, pad, x])
-        self._n += len(x)
+        if self._n == 0:
+            x = np.concatenate([np.full(self.k.half, x[0]), x])
+        self._n += len(x) - (self.k.half if self._n == 0 else 0)
+        self._extend(x)
         return self._process(final=False)
 
     def flush(self) -> np.ndarray:
@@ -398,23 +456,48 @@ class StreamingDetector:
         self._done = True
         if self._n < 2:
             return np.zeros(0, np.int64)
-        self._buf = np.concatenate([self._buf, np.full(self.k.half, self._buf[-1])])
+        self._extend(np.full(self.k.half, self._last_raw))
         return self._process(final=True)
+
+    def _extend(self, raw: np.ndarray) -> None:
+        """Filter new (padded) raw samples through the feature stages; append the new values."""
+        k = self.k
+        self._last_raw = raw[-1]
+        new = raw
+        outs = []
+        for i, kern in enumerate((k.bandpass, k.deriv, k.mwi)):
+            if i == 2:
+                new = new * new
+            xin = np.concatenate([self._tails[i], new]) if len(self._tails[i]) else new
+            keep = len(kern) - 1
+            new = fir_valid(xin, kern)
+            self._tails[i] = xin[-keep:] if len(xin) > keep else xin
+            outs.append(new)
+        self._bp = np.concatenate([self._bp, outs[0]])
+        self._d = np.concatenate([self._d, outs[1]])
+        self._m = np.concatenate([self._m, outs[2]])
 
     def _process(self, final: bool) -> np.ndarray:
         k = self.k
-        bp, d, m = _features(self._buf, k)
-        a0 = self._buf_start + k.half  # absolute index of m[0]
-        end = a0 + len(m)  # m known for [a0, end)
+        a0 = self._m0  # absolute index of m[0]
+        end = a0 + len(self._m)  # m known for [a0, end)
         hi = self._n if final else min(self._n, end - k.reach)
         if hi > self._scanned:
+            m = self._m
+            bp = self._bp[a0 - self._bp0 : end - self._bp0]
+            d = self._d[a0 - self._d0 : end - self._d0]
             cand = _candidates(bp, d, m, a0, self._scanned, hi, k)
             self._scanned = hi
             self._feed(list(zip(*(a.tolist() for a in cand), strict=True)), hi, final)
-        keep_from = self._scanned - k.back - k.half - 1
-        drop = max(0, keep_from - self._buf_start)
-        if drop:
-            self._buf, self._buf_start = self._buf[drop:], self._buf_start + drop
+        keep_from = self._scanned - k.back - 1  # absolute index of the first integrated value kept
+        if keep_from > self._m0:
+            self._m = self._m[keep_from - self._m0 :]
+            self._m0 = keep_from
+        for name in ("_bp", "_d"):
+            start = getattr(self, name + "0")
+            if keep_from > start:
+                setattr(self, name, getattr(self, name)[keep_from - start :])
+                setattr(self, name + "0", keep_from)
         return self._take()
 
     def _feed(self, cands: list, horizon: int, final: bool) -> None:

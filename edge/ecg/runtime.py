@@ -13,7 +13,6 @@ position, but labelled ``"Q"`` (unclassifiable) with confidence 0 and ``readable
 
 from __future__ import annotations
 
-from collections import deque
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -331,11 +330,14 @@ class StreamingClassifier:
         self.before, self.after = int(np.ceil(before_s * self.fs)) + 1, int(np.ceil(after_s * self.fs)) + 1
         self._raw = np.zeros(0)
         self._raw_start = -self.h  # absolute index of _raw[0]
+        self._sig = np.zeros(0)  # filtered _raw, filled as needed: _sig[j] is the kernel over _raw[j : j + 2h + 1]
         self._n = 0
         self._peaks: list[int] = []  # detected, not yet classified
         self._prev: int | None = None  # last classified peak
-        self._history: deque = deque(maxlen=self.params.rr.history_beats)
-        self._recent: deque = deque(maxlen=max(1, self.params.window.template_beats))  # centred windows
+        self._history = np.zeros(0)  # pre-RR of the last rr.history_beats classified beats
+        self._history_len = self.params.rr.history_beats
+        self._recent = np.zeros((0, self.params.window.length))  # centred windows of the last beats
+        self._recent_len = max(1, self.params.window.template_beats)
         self._done = False
         qcfg = quality_config(quality)
         self.quality = StreamingQuality(self.fs, qcfg) if qcfg is not None else None
@@ -409,13 +411,15 @@ class StreamingClassifier:
         pre, post = pre_post_rr(r, self.fs, self.params.rr, n_samples=self._n if final else None,
                                 prev_peak=self._prev, last_post=capped)
         r, pre, post = r[:k], pre[:k], post[:k]
-        sig = fir_valid(self._raw, self.kernel)  # starts at absolute index self._raw_start + self.h
-        centred = window_samples(sig, r, self.fs, self.params.window, offset=self._raw_start + self.h)
-        beats = beat_tensor(centred, self.params.window, history=np.asarray(self._recent) if self._recent else None)
-        feats = rr_features(pre, post, self.params.rr, history=np.asarray(self._history))
+        # the filtered signal (from absolute index self._raw_start + self.h): only the samples
+        # not filtered yet go through the kernel
+        self._sig = np.concatenate([self._sig, fir_valid(self._raw[len(self._sig) :], self.kernel)])
+        centred = window_samples(self._sig, r, self.fs, self.params.window, offset=self._raw_start + self.h)
+        beats = beat_tensor(centred, self.params.window, history=self._recent if len(self._recent) else None)
+        feats = rr_features(pre, post, self.params.rr, history=self._history)
         probs = _run_model(self.model, _pack(beats, feats, self.params))
-        self._history.extend(pre.tolist())
-        self._recent.extend(centred)
+        self._history = np.concatenate([self._history, pre])[-self._history_len :]
+        self._recent = np.concatenate([self._recent, centred])[-self._recent_len :]
         self._prev = int(r[-1])
         self._peaks = self._peaks[k:]
         self._trim()
@@ -431,3 +435,4 @@ class StreamingClassifier:
         drop = max(0, keep_from - self._raw_start)
         if drop:
             self._raw, self._raw_start = self._raw[drop:], self._raw_start + drop
+            self._sig = self._sig[drop:]  # still aligned with _raw (empty when all of it went)
