@@ -25,6 +25,7 @@ memory) returns exactly the peaks of :func:`detect_rpeaks` on the same samples.
 
 from __future__ import annotations
 
+import sys
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -201,6 +202,14 @@ def _window_sums(m, start, length: int) -> np.ndarray:
     return np.add.reduceat(np.append(m, 0.0), bounds)[::2]
 
 
+def _nan_to_zero(x: np.ndarray) -> np.ndarray:
+    """``np.nan_to_num(x, nan=0.0)`` for float64 without its ``np.finfo`` call: on a CPU whose
+    runtime flushes subnormals to zero (tflite-runtime under NumPy 1.26 on aarch64) the first
+    ``finfo(float64)`` prints a UserWarning on stderr."""
+    big = sys.float_info.max
+    return np.clip(np.where(np.isnan(x), 0.0, x), -big, big)
+
+
 def _scores(m, peaks, maxima, k: _Kernels) -> np.ndarray:
     """Height over (local background + ``level_frac`` x local QRS level), per index in ``peaks``.
 
@@ -217,10 +226,10 @@ def _scores(m, peaks, maxima, k: _Kernels) -> np.ndarray:
         sums = _window_sums(m, np.concatenate([before, after]), width) / width
         bg = np.fmin(sums[: len(peaks)], sums[len(peaks) :])
         if not np.isfinite(bg).all():  # only with an overflowing input
-            bg = np.nan_to_num(bg, nan=0.0)
+            bg = _nan_to_zero(bg)
     else:
         bg = np.fmin(_side_mean(m, before, width), _side_mean(m, after, width))
-        bg = np.nan_to_num(bg, nan=0.0)
+        bg = _nan_to_zero(bg)
     a = np.searchsorted(maxima, peaks - k.level, side="left")
     b = np.searchsorted(maxima, peaks + k.bg, side="right")  # > a: p itself is one of the maxima
     bounds = np.empty(2 * len(peaks), np.int64)
