@@ -208,12 +208,17 @@ def labels_of(people: np.ndarray) -> np.ndarray:
     return np.unique(people, return_inverse=True)[1]
 
 
+def fitted_taus(metrics: dict, d: np.ndarray, same: np.ndarray) -> dict:
+    """tau of best accuracy (from ``pair_metrics``) and tau at FAR 1e-3, clipped to (0, 4]: the
+    device wants tau there, and an untrained model can put the best cut below 0."""
+    _, tau_far = eval_face.tar_at_far(d, same, 1e-3)
+    return {"threshold": float(np.clip(metrics["threshold"], 1e-6, 4.0)),
+            "threshold_far_1e-3": float(np.clip(tau_far, 1e-6, 4.0))}
+
+
 def choose_threshold(emb: np.ndarray, people: np.ndarray, seed: int) -> dict:
     m, d, same = pair_scores(emb, labels_of(people), 4000, seed + 1, strict=True)
-    _, tau_far = eval_face.tar_at_far(d, same, 1e-3)
-    # the device wants tau in (0, 4]: an untrained model can put the best cut below 0
-    return {"threshold": float(np.clip(m["threshold"], 1e-6, 4.0)),
-            "threshold_far_1e-3": float(np.clip(tau_far, 1e-6, 4.0)), "validation": m}
+    return {**fitted_taus(m, d, same), "validation": m}
 
 
 def student_metadata(cfg: DistillConfig, tau: dict, provenance: dict) -> dict:

@@ -83,9 +83,7 @@ def device_tau(embedder: Embedder, root: Path, people: list[str], seed: int) -> 
     vb = np.stack([vecs[b] for b in ib[ok]])
     d = pair_distances(va, vb, embedder.distance)
     m = eval_face.pair_metrics(d, same[ok], folds[ok])
-    _, tau_far = eval_face.tar_at_far(d, same[ok], 1e-3)
-    return {"threshold": float(np.clip(m["threshold"], 1e-6, 4.0)),
-            "threshold_far_1e-3": float(np.clip(tau_far, 1e-6, 4.0)),
+    return {**D.fitted_taus(m, d, same[ok]),
             "validation": {**m, "people": len(people), "images": len(ids.paths), "images_without_face": len(missing),
                            "pairs_without_face": int((~ok).sum())}}
 
