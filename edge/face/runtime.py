@@ -246,6 +246,22 @@ def pick_face(boxes, shape, pick: str = "largest") -> tuple[int, int, int, int]:
     return max(boxes, key=lambda b: b[2] * b[3])
 
 
+def find_faces(bgr: np.ndarray, cfg: FaceConfig, *, still: bool = True,
+               threads: int | None = None) -> list[tuple[int, int, int, int]]:
+    """The boxes of ``cfg.finder`` in a BGR image; for the learned finder with ``threads``
+    interpreter threads, and on a ``still`` photo its best box >= ``cfg.fallback_conf`` when no
+    face reaches its threshold (see ``extract_face``)."""
+    if cfg.finder != "learned":
+        return get_finder(cfg.finder)(bgr, cfg)
+    from edgecnn.edge.face.finder import default_finder
+
+    finder = default_finder(threads)
+    boxes = finder(bgr, cfg)
+    if not boxes and still and cfg.fallback_conf > 0:
+        boxes = finder.best(bgr, cfg, conf=cfg.fallback_conf)
+    return boxes
+
+
 def extract_face(image: np.ndarray, cfg: FaceConfig, name: str = "image", landmarks=None, *,
                  still: bool = True, threads: int | None = None) -> Face:
     """Find the largest face in a BGR image and return its model-size crop (RGB or grey).
@@ -258,15 +274,7 @@ def extract_face(image: np.ndarray, cfg: FaceConfig, name: str = "image", landma
     reports no face, InputDataError for unusable images.
     """
     bgr = as_bgr(image, name)
-    if cfg.finder == "learned":
-        from edgecnn.edge.face.finder import default_finder
-
-        finder = default_finder(threads)
-        boxes = finder(bgr, cfg)
-        if not boxes and still and cfg.fallback_conf > 0:
-            boxes = finder.best(bgr, cfg, conf=cfg.fallback_conf)
-    else:
-        boxes = get_finder(cfg.finder)(bgr, cfg)
+    boxes = find_faces(bgr, cfg, still=still, threads=threads)
     if not boxes:
         raise FaceNotFound(f"{name}: no face found (finder {cfg.finder!r}); use a frontal, well-lit photo")
     box = pick_face(boxes, bgr.shape, cfg.pick)

@@ -172,8 +172,7 @@ def finder_boxes(root: str, rel_paths, images_bgr, cache_file: Path | None = Non
 def learned_boxes(root: str, rel_paths, images_bgr, cache_file: Path | None = None) -> np.ndarray:
     """The learned finder's (builtin:face-finder) box nearest the image centre of each image of a
     centred data set, scaled by ``LEARNED_BOX_SCALE`` as the device does; NaN where it finds none."""
-    from edgecnn.edge.face.finder import default_finder
-    from edgecnn.edge.face.runtime import pick_face, scale_box
+    from edgecnn.edge.face.runtime import find_faces, pick_face, scale_box
 
     key = hashlib.sha256(("learned\n" + "\n".join(rel_paths)).encode()).hexdigest()[:16]
     if cache_file is not None and cache_file.is_file():
@@ -181,10 +180,9 @@ def learned_boxes(root: str, rel_paths, images_bgr, cache_file: Path | None = No
             if str(z["key"]) == key:
                 return z["boxes"]
     cfg = FaceConfig(finder="learned")
-    finder = default_finder()
     boxes = np.full((len(images_bgr), 4), np.nan, np.float32)
     for i, img in enumerate(images_bgr):
-        found = finder(img, cfg) or finder.best(img, cfg, conf=cfg.fallback_conf)
+        found = find_faces(img, cfg)
         if found:
             boxes[i] = scale_box(pick_face(found, img.shape, "center"), LEARNED_BOX_SCALE)
     if cache_file is not None:
