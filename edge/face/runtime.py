@@ -16,7 +16,6 @@ Distances live in ``DISTANCES``; the project uses one from training to runtime:
 from __future__ import annotations
 
 import functools
-import hashlib
 import math
 import os
 from dataclasses import asdict, dataclass
@@ -370,11 +369,20 @@ def verify(emb_a, emb_b, tau: float, distance: str = DEFAULT_DISTANCE) -> Verifi
 # -- the embedder ------------------------------------------------------------------------------
 def model_fingerprint(path: str | os.PathLike) -> str:
     """sha256 (first 16 hex digits) of a model file: galleries refuse other models by it."""
+    import hashlib  # here, not at the top: OpenSSL's libcrypto is ~3.6 MB resident, which verify never needs
+
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         for chunk in iter(lambda: handle.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()[:16]
+
+
+def combine_fingerprints(first: str, second: str) -> str:
+    """One fingerprint for two files (an embedder and its landmark model)."""
+    import hashlib
+
+    return hashlib.sha256(f"{first}+{second}".encode()).hexdigest()[:16]
 
 
 @dataclass
@@ -391,11 +399,23 @@ class Embedder:
     config: FaceConfig
     threshold: float
     distance: str = DEFAULT_DISTANCE
-    fingerprint: str = ""
+    given_fingerprint: str | None = None  # None: hash ``fingerprint_files`` when ``fingerprint`` is first read
     embedding_size: int = 128
     batch: int = 64
     flip_tta: bool = False  # also embed the mirrored crop and add the two (2x the compute)
     landmarks: Any = None  # edge.face.landmarks.LandmarkDetector for 5-point aligned models
+    fingerprint_files: tuple[str, ...] = ()  # the embedder file, then the landmark model's
+
+    @property
+    def fingerprint(self) -> str:
+        """The model's identity for galleries: sha256 of the embedder file, combined with the
+        landmark model's when the model aligns ("" for a model with no file). Computed on first use."""
+        if self.given_fingerprint is None:
+            fp = ""
+            for i, f in enumerate(self.fingerprint_files):
+                fp = model_fingerprint(f) if i == 0 else combine_fingerprints(fp, model_fingerprint(f))
+            self.given_fingerprint = fp
+        return self.given_fingerprint
 
     @classmethod
     def from_model(cls, model, *, finder: str | None = None, fingerprint: str | None = None,
@@ -422,20 +442,19 @@ class Embedder:
             if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
                 raise ModelFileError(f"{src}: metadata params.{key}: expected an integer in {lo}..{hi}, got {v!r}")
         cfg = FaceConfig.from_params(params, finder=finder, pick=pick)
-        if fingerprint is None:
-            path = getattr(model, "path", None)
-            fingerprint = model_fingerprint(path) if path and Path(path).is_file() else ""
+        path = getattr(model, "path", None)
+        files = (str(path),) if fingerprint is None and path and Path(path).is_file() else ()
         tta = bool(params.get("flip_tta", False)) if flip_tta is None else bool(flip_tta)
         detector = None
         if cfg.align == "5point":
             detector = _landmark_detector(landmarks if landmarks is not None else params.get("landmarks_model"),
                                           model, src)
             lm_path = getattr(getattr(detector, "model", None), "path", None)
-            if fingerprint and lm_path and Path(lm_path).is_file():
-                # the landmark model shapes the vectors too: a gallery belongs to the pair
-                fingerprint = hashlib.sha256(f"{fingerprint}+{model_fingerprint(lm_path)}".encode()).hexdigest()[:16]
-        return cls(model, cfg, float(params["threshold"]), params["distance"], fingerprint,
-                   int(params["embedding_size"]), flip_tta=tta, landmarks=detector)
+            if files and lm_path and Path(lm_path).is_file():
+                files += (str(lm_path),)  # the landmark model shapes the vectors too: a gallery belongs to the pair
+        return cls(model, cfg, float(params["threshold"]), params["distance"],
+                   fingerprint if fingerprint is not None else (None if files else ""),
+                   int(params["embedding_size"]), flip_tta=tta, landmarks=detector, fingerprint_files=files)
 
     def extract(self, image: np.ndarray, name: str = "image", *, still: bool = True) -> Face:
         """The model-ready face of a BGR image (the largest face): see ``extract_face``."""

@@ -4,6 +4,8 @@ the learned finder's still-photo fallback and ``edgecnn face embed`` (no TensorF
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import cv2
 import numpy as np
@@ -150,6 +152,25 @@ class TestBuiltinFace:
     def test_fingerprint_covers_the_landmark_model(self, builtin_face):
         alone = F.model_fingerprint(builtin_face.model.path)
         assert len(builtin_face.fingerprint) == 16 and builtin_face.fingerprint != alone
+
+    def test_fingerprint_is_hashed_on_first_use(self):
+        emb = F.Embedder.from_model(open_model("builtin:face", task="face", num_threads=1))
+        assert emb.given_fingerprint is None  # opening the model hashes nothing
+        lm = emb.landmarks.model.path
+        want = F.combine_fingerprints(F.model_fingerprint(emb.model.path), F.model_fingerprint(lm))
+        assert emb.fingerprint == want and emb.given_fingerprint == want
+
+    def test_verifying_never_loads_openssl(self, tmp_path):
+        """hashlib's OpenSSL costs ~3.6 MB resident: only gallery work may load it (RSS target)."""
+        code = ("import sys, numpy as np\n"
+                "from edgecnn.edge.core.loader import open_model\n"
+                "from edgecnn.edge.face.runtime import Embedder\n"
+                "e = Embedder.from_model(open_model('builtin:face', task='face', num_threads=1), finder='none')\n"
+                "img = (np.arange(120 * 100 * 3) % 251).astype(np.uint8).reshape(120, 100, 3)\n"
+                "e.embed_image(img)\n"
+                "print(sorted(m for m in ('hashlib', '_hashlib') if m in sys.modules))\n")
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+        assert out.stdout.strip() == "[]", out.stdout + out.stderr
 
     def test_shipped_face_files_fit_the_budget(self):
         models = builtin_models()
