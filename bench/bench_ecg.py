@@ -24,8 +24,8 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 from edgecnn.edge.core.loader import open_model  # noqa: E402
-from edgecnn.edge.ecg.evaluate import excluded_mask, match_beats  # noqa: E402
-from edgecnn.edge.ecg.io import BEAT_SYMBOLS, read_annotations, read_wfdb  # noqa: E402
+from edgecnn.edge.ecg.evaluate import peak_counts  # noqa: E402
+from edgecnn.edge.ecg.io import read_annotations, read_wfdb  # noqa: E402
 from edgecnn.edge.ecg.rpeaks import detect_rpeaks  # noqa: E402
 from edgecnn.edge.ecg.runtime import classify  # noqa: E402
 
@@ -37,16 +37,6 @@ def _best_of(fn, repeat: int):
         out = fn()
         best = min(best, time.perf_counter() - t0)
     return best, out
-
-
-def _score(peaks, ann, n, fs):
-    excl = excluded_mask(ann.sample, ann.symbol, n)
-    ok = np.isin(ann.symbol, list(BEAT_SYMBOLS)) & ~excl[np.clip(ann.sample, 0, n - 1)]
-    ref = ann.sample[ok]
-    det = peaks[~excl[np.clip(peaks, 0, n - 1)]]
-    r2d, _ = match_beats(ref, det, int(0.15 * fs))
-    tp = int((r2d >= 0).sum())
-    return tp, len(ref) - tp, len(det) - tp
 
 
 def bench_detectors(folder: Path, records, repeat: int, xqrs: bool) -> dict:
@@ -62,7 +52,7 @@ def bench_detectors(folder: Path, records, repeat: int, xqrs: bool) -> dict:
             runs["wfdb_xqrs"] = lambda x=rec.signal, f=fs: _xqrs(x, f)
         for key, fn in runs.items():
             sec, peaks = _best_of(fn, repeat if key == "ours" else 1)
-            tp, fn_, fp = _score(np.asarray(peaks, np.int64), ann, n, fs)
+            tp, fn_, fp = peak_counts(peaks, ann.sample, ann.symbol, n, fs)
             d = out[key]
             d["seconds"] += sec
             d["tp"], d["fn"], d["fp"] = d["tp"] + tp, d["fn"] + fn_, d["fp"] + fp

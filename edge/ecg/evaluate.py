@@ -135,13 +135,30 @@ class BeatMatching:
                 "fp": int((~self.det_matched & det_in).sum()), "confusion": cm}
 
 
-def match_record(result: BeatResult, ann_samples, ann_symbols, n: int, fs: float, tol_s: float = 0.15) -> BeatMatching:
-    """Match ``result``'s beats to a record's reference annotations (see :class:`BeatMatching`)."""
+def match_peaks(peaks, ann_samples, ann_symbols, n: int, fs: float, tol_s: float = 0.15):
+    """R peaks against a record's reference beats, as EC57 scores them: references are the beat
+    symbols, and references and detections inside VF / flutter episodes are left out.
+    Returns ``(use, rows, r2d, d2r)``: the reference annotations used (bool mask), the rows of
+    ``peaks`` kept, and ``match_beats`` on those two."""
+    peaks = np.asarray(peaks, np.int64)
     vf = excluded_mask(ann_samples, ann_symbols, n)
     use = np.isin(ann_symbols, list(BEAT_SYMBOLS)) & ~vf[np.clip(ann_samples, 0, n - 1)]
-    rows = np.flatnonzero(~vf[np.clip(result.sample, 0, n - 1)]) if len(result) else np.zeros(0, np.int64)
+    rows = np.flatnonzero(~vf[np.clip(peaks, 0, n - 1)]) if len(peaks) else np.zeros(0, np.int64)
+    r2d, d2r = match_beats(ann_samples[use], peaks[rows], int(round(tol_s * fs)))
+    return use, rows, r2d, d2r
+
+
+def peak_counts(peaks, ann_samples, ann_symbols, n: int, fs: float, tol_s: float = 0.15) -> tuple[int, int, int]:
+    """R-peak (tp, fn, fp) of one record (``match_peaks``)."""
+    use, rows, r2d, _ = match_peaks(peaks, ann_samples, ann_symbols, n, fs, tol_s)
+    tp = int((r2d >= 0).sum())
+    return tp, int(use.sum()) - tp, len(rows) - tp
+
+
+def match_record(result: BeatResult, ann_samples, ann_symbols, n: int, fs: float, tol_s: float = 0.15) -> BeatMatching:
+    """Match ``result``'s beats to a record's reference annotations (see :class:`BeatMatching`)."""
+    use, rows, r2d, d2r = match_peaks(result.sample, ann_samples, ann_symbols, n, fs, tol_s)
     det = result.sample[rows]
-    r2d, d2r = match_beats(ann_samples[use], det, int(round(tol_s * fs)))
     ref_row = np.full(len(r2d), -1, np.int64)
     ref_row[r2d >= 0] = rows[r2d[r2d >= 0]]
     return BeatMatching(n, ann_samples[use], ann_symbols[use], ref_row, rows, det, d2r >= 0, result.class_id)

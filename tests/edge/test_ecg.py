@@ -11,7 +11,7 @@ from edgecnn.edge.core.errors import InputDataError
 from edgecnn.edge.core.interpreter import load_model
 from edgecnn.edge.ecg import io as ecg_io
 from edgecnn.edge.ecg import runtime as ecg
-from edgecnn.edge.ecg.evaluate import class_metrics, match_beats, matched_beats, score_record
+from edgecnn.edge.ecg.evaluate import class_metrics, match_beats, matched_beats, peak_counts, score_record
 from edgecnn.edge.ecg.signal import RR_FEATURES, RRConfig
 from edgecnn.edge.ecg.synthetic import SyntheticConfig, synth_record, write_wfdb
 
@@ -225,6 +225,9 @@ class TestMetrics:
         assert s["confusion"][0, 0] == 1 and s["confusion"][2, 2] == 1 and s["confusion"].sum() == 2
         empty = score_record(ecg.BeatResult.empty(), ann, sym, 1000, 100.0)
         assert (empty["tp"], empty["fn"], empty["fp"], empty["confusion"].sum()) == (0, 4, 0, 0)
+        # peaks alone (the detector benches) are counted exactly as a classified record's beats
+        assert peak_counts(det, ann, sym, 1000, 100.0) == (3, 1, 1)
+        assert peak_counts(np.zeros(0, np.int64), ann, sym, 1000, 100.0) == (0, 4, 0)
 
     def test_class_metrics(self):
         cm = np.zeros((5, 5), int)
