@@ -45,7 +45,8 @@ from edgecnn.edge.face.runtime import (
 )
 from edgecnn.train.face import model as E
 
-SETS = {"lfw": "lfw", "att": "att_orl"}  # teacher cache name -> folder under --data
+SETS = {"lfw": "lfw", "att": "att_orl", "wider": "../facedet/wider/images"}  # teacher cache -> folder under --data
+LABELLED = ("lfw", "att")  # sets with identities; WIDER's faces (face_teacher_wider.py) only ever train
 
 
 @dataclass(frozen=True)
@@ -97,7 +98,7 @@ def align_set(cache: dict, root: Path, size: int, padding: float) -> np.ndarray:
     return out
 
 
-def load_aligned(teacher: Path, data: Path, out: Path, size: int, padding: float, sets=tuple(SETS)) -> dict:
+def load_aligned(teacher: Path, data: Path, out: Path, size: int, padding: float, sets=LABELLED) -> dict:
     """{"pixels", "targets", "people", "paths", "source", "found"}; crops cached under ``out``."""
     parts = {k: [] for k in ("pixels", "targets", "people", "paths", "source", "found")}
     for name in sets:
@@ -121,6 +122,29 @@ def load_aligned(teacher: Path, data: Path, out: Path, size: int, padding: float
     return {k: np.concatenate(v) for k, v in parts.items()}
 
 
+def load_views(views: Path, ds: dict, train_idx: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """(pixels, raw teacher unit vectors) of the teacher-described views (``face_teacher_views.py``,
+    ``views_{set}.npz``) whose face is a training row of ``ds``; sets without a views file add none."""
+    pix, vec = [], []
+    train = np.zeros(len(ds["source"]), bool)
+    train[train_idx] = True
+    for name in dict.fromkeys(ds["source"]):
+        f = views / f"views_{name}.npz"
+        if not f.is_file():
+            print(f"distill: no {f}: no teacher views for {name}", file=sys.stderr)
+            continue
+        with np.load(f, allow_pickle=False) as z:
+            if int(z["size"]) != size:
+                raise SystemExit(f"{f}: views are {int(z['size'])} px, the student is {size} px")
+            rows = np.flatnonzero(ds["source"] == name)[z["row"]]  # row in the set -> row in ds
+            keep = train[rows]
+            pix.append(z["pixels"][keep])
+            vec.append(l2_normalize(z["descriptors"][keep]))
+    if not pix:
+        return np.zeros((0, size, size, 3), np.uint8), np.zeros((0, 128), np.float32)
+    return np.concatenate(pix), np.concatenate(vec)
+
+
 def read_test_people(path: Path) -> set[str]:
     return {ln.strip() for ln in Path(path).read_text().splitlines() if ln.strip()}
 
@@ -129,7 +153,7 @@ def split(ds: dict, test_people: set[str], val_fraction: float, seed: int) -> di
     """Index arrays: test (teacher's test people), val (seeded fraction of the others), train."""
     bare = np.array([p.split(":", 1)[1] for p in ds["people"]])
     test = np.isin(bare, sorted(test_people))
-    others = sorted(set(ds["people"][~test]))
+    others = sorted(p for p in set(ds["people"][~test]) if p.split(":", 1)[0] in LABELLED)
     order = np.random.default_rng(seed).permutation(len(others))
     val_people = {others[i] for i in order[: round(val_fraction * len(others))]}
     val = np.isin(ds["people"], sorted(val_people)) & ~test
@@ -156,12 +180,15 @@ def jitter_crops(x: np.ndarray, rng: np.random.Generator, strength: float) -> np
 class DistillBatches(keras.utils.PyDataset):
     """Shuffled batches of aligned crops, mirrored at random (with the same target), with a mild
     brightness / contrast jitter and (``jitter`` > 0) small similarity transforms:
-    ({"image": x}, {"embedding": teacher unit vectors})."""
+    ({"image": x}, {"embedding": teacher unit vectors}). Rows where ``exact`` is True (views the
+    teacher described itself, ``face_teacher_views.py``) are used as they are."""
 
-    def __init__(self, pixels, targets, batch: int, seed: int, face: FaceConfig, jitter: float = 0.0, **kw):
+    def __init__(self, pixels, targets, batch: int, seed: int, face: FaceConfig, jitter: float = 0.0,
+                 exact=None, **kw):
         super().__init__(**kw)
         self.pixels, self.targets, self.batch, self.seed, self.face = pixels, targets, batch, seed, face
         self.jitter = float(jitter)
+        self.exact = np.zeros(len(pixels), bool) if exact is None else np.asarray(exact, bool)
         self.epoch_no = 0
         self._shuffle()
 
@@ -175,13 +202,14 @@ class DistillBatches(keras.utils.PyDataset):
         idx = np.sort(self.order[i * self.batch : (i + 1) * self.batch])
         rng = np.random.default_rng([self.seed, self.epoch_no, i])
         x = self.pixels[idx]
+        keep = self.exact[idx]
         if self.jitter > 0:
-            x = jitter_crops(x, rng, self.jitter)
+            x = np.where(keep[:, None, None, None], x, jitter_crops(x, rng, self.jitter))
         x = x.astype(np.float32)
-        flip = rng.random(len(idx)) < 0.5
+        flip = (rng.random(len(idx)) < 0.5) & ~keep
         x[flip] = x[flip, :, ::-1]
-        gain = rng.uniform(0.8, 1.2, (len(idx), 1, 1, 1)).astype(np.float32)
-        bias = rng.uniform(-20, 20, (len(idx), 1, 1, 1)).astype(np.float32)
+        gain = np.where(keep, 1.0, rng.uniform(0.8, 1.2, len(idx))).astype(np.float32)[:, None, None, None]
+        bias = np.where(keep, 0.0, rng.uniform(-20, 20, len(idx))).astype(np.float32)[:, None, None, None]
         x = np.clip(x * gain + bias, 0, 255)
         return {E.INPUT_NAME: normalize_pixels(x, self.face)}, {E.OUTPUT_NAME: self.targets[idx]}
 
@@ -247,12 +275,20 @@ def student_metadata(cfg: DistillConfig, tau: dict, provenance: dict) -> dict:
     return make_metadata("face", labels=[], inputs=inputs, outputs=outputs, params=params, provenance=provenance)
 
 
-def train_student(pixels, targets, val_pixels, val_people, cfg: DistillConfig, out: Path, verbose: int = 2):
-    """Fit the embedder; returns (model, tau, history dict)."""
+def train_student(pixels, targets, val_pixels, val_people, cfg: DistillConfig, out: Path, verbose: int = 2,
+                  exact=None, init: str | None = None):
+    """Fit the embedder (from ``init``, a student's model.keras, when given); returns (model, history dict)."""
     keras.utils.set_random_seed(cfg.seed)
     face = FaceConfig(size=cfg.size, margin=cfg.padding, finder="none")
-    model = E.build_embedder(E.EmbedderConfig(size=cfg.size, alpha=cfg.alpha, weights=cfg.weights, head=cfg.head))
-    batches = DistillBatches(pixels, targets, cfg.batch, cfg.seed, face, jitter=cfg.jitter)
+    if init:
+        from edgecnn.train.core.keras_model import load_keras
+
+        model, _ = load_keras(init, task="face")
+        if tuple(model.inputs[0].shape[1:3]) != (cfg.size, cfg.size):
+            raise SystemExit(f"--init {init}: input {tuple(model.inputs[0].shape[1:])} does not match --size {cfg.size}")
+    else:
+        model = E.build_embedder(E.EmbedderConfig(size=cfg.size, alpha=cfg.alpha, weights=cfg.weights, head=cfg.head))
+    batches = DistillBatches(pixels, targets, cfg.batch, cfg.seed, face, jitter=cfg.jitter, exact=exact)
     steps = max(1, len(batches) * cfg.epochs)
     schedule = keras.optimizers.schedules.CosineDecay(cfg.lr * 0.1, steps, alpha=0.01, warmup_target=cfg.lr,
                                                       warmup_steps=min(len(batches), steps // 5))
@@ -322,8 +358,10 @@ def evaluate(out: Path, ds: dict, idx: dict, num_pairs: int = 3000, seed: int = 
                  "student_int8": Embedder.from_model(load_model(out / "model_int8.tflite", num_threads=1))}
     tau = embedders["student_float"].threshold
     results = {}
-    for name in SETS:
+    for name in LABELLED:
         sel = idx["test"][ds["source"][idx["test"]] == name]
+        if not len(sel):
+            continue
         by_path = {p: i for i, p in zip(sel, ds["paths"][sel], strict=True)}
         root = str(Path(ds["paths"][sel[0]]).parent.parent)
         test_people = sorted({p.split(":", 1)[1] for p in ds["people"][sel]})
@@ -360,7 +398,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--teacher", default="runs/face/teacher", help="folder with lfw.npz, att.npz, test_people.txt")
     p.add_argument("--data", default="../shared/data/faces", help="folder holding lfw/ and att_orl/")
     p.add_argument("--out", default="runs/face/student")
-    p.add_argument("--sets", nargs="+", default=list(SETS), choices=list(SETS))
+    p.add_argument("--sets", nargs="+", default=list(LABELLED), choices=list(SETS),
+                   help="teacher caches to use (wider: face_teacher_wider.py, training only)")
     p.add_argument("--size", type=int, default=DistillConfig.size)
     p.add_argument("--alpha", type=float, default=DistillConfig.alpha)
     p.add_argument("--head", default=DistillConfig.head, choices=sorted(E.HEADS))
@@ -373,6 +412,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--jitter", type=float, default=DistillConfig.jitter,
                    help="geometric augmentation strength (1.0: up to 6 deg rotation, 5 %% scale, 2.5 %% shift)")
+    p.add_argument("--views", default=None,
+                   help="folder with views_{set}.npz (face_teacher_views.py): teacher-described views added to training")
+    p.add_argument("--init", default=None, help="start from this student model.keras (fine-tuning)")
     p.add_argument("--max-train", type=int, default=0, help="use at most this many training crops (0: all)")
     p.add_argument("--no-center", dest="center", action="store_false",
                    help="match the raw teacher vectors (default: centred on the training mean, re-normalised)")
@@ -410,16 +452,24 @@ def main(argv=None) -> int:
     mean = ds["targets"][train_idx].mean(axis=0) if args.center else np.zeros(128, np.float32)
     targets = l2_normalize(ds["targets"] - mean)
     np.save(out / "teacher_mean.npy", mean)
+    pixels, tvecs = ds["pixels"][train_idx], targets[train_idx]
+    exact = np.zeros(len(train_idx), bool)
+    if args.views:
+        vp, vv = load_views(Path(args.views), ds, train_idx, cfg.size)
+        print(f"distill: + {len(vp)} teacher-described views", file=sys.stderr)
+        pixels, tvecs = np.concatenate([pixels, vp]), np.concatenate([tvecs, l2_normalize(vv - mean)])
+        exact = np.concatenate([exact, np.ones(len(vp), bool)])
     t0 = time.time()
-    model, hist = train_student(ds["pixels"][train_idx], targets[train_idx], ds["pixels"][idx["val"]],
-                                ds["people"][idx["val"]], cfg, out, verbose=2 if args.quiet else 1)
+    model, hist = train_student(pixels, tvecs, ds["pixels"][idx["val"]], ds["people"][idx["val"]], cfg, out,
+                                verbose=2 if args.quiet else 1, exact=exact, init=args.init)
     train_s = time.time() - t0
     face = FaceConfig(size=cfg.size, margin=cfg.padding, finder="none")
     tau = choose_threshold(embed(model, ds["pixels"][idx["val"]], face), ds["people"][idx["val"]], cfg.seed)
     provenance = {"created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
                   "data": str(Path(args.data) / "lfw"), "teacher": str(teacher), "command": " ".join(sys.argv),
                   "config": asdict(cfg), "train_images": len(train_idx), "train_seconds": round(train_s, 1),
-                  "teacher_centred": bool(args.center),
+                  "teacher_centred": bool(args.center), "sets": list(args.sets), "views": args.views,
+                  "teacher_views": int(exact.sum()), "init": args.init,
                   "history": hist}
     meta = student_metadata(cfg, tau, provenance)
     save_model(model, out / "model.keras", meta)

@@ -47,12 +47,20 @@ LICENCES = {
     "data": ("LFW (University of Massachusetts, Amherst; research use) and the AT&T / ORL database of faces "
              "(AT&T Laboratories Cambridge): images used to distil the teacher; no image is stored in the model"),
 }
+WIDER_DATA = ("; WIDER FACE (Yang et al., CVPR 2016; research use): faces >= 40 px of its training subset, "
+              "distilled too (scripts/face_teacher_wider.py)")
+
+
+def student_licences(meta: dict) -> dict:
+    """LICENCES, naming WIDER FACE too when the student's recipe distilled its faces."""
+    sets = (meta.get("provenance") or {}).get("sets") or []
+    return {**LICENCES, "data": LICENCES["data"] + WIDER_DATA} if "wider" in sets else dict(LICENCES)
 
 
 def validation_people(teacher: Path, val_fraction: float, seed: int) -> dict[str, list[str]]:
     """{set: [person folder]} of the student's validation people (face_distill.split, same seed)."""
     people = []
-    for name in D.SETS:
+    for name in D.LABELLED:
         with np.load(teacher / f"{name}.npz", allow_pickle=False) as z:
             people.append(np.array([f"{name}:{p}" for p in z["people"]]))
     ds = {"people": np.concatenate(people)}
@@ -115,8 +123,8 @@ def main(argv=None) -> int:
     params.update({"finder": "learned", "min_face": 24, "landmarks_model": "builtin:face-landmarks",
                    "learned_box_scale": LEARNED_BOX_SCALE, "align": "5point",
                    "align_padding": float(params.get("align_padding", 0.25)), "training_finder": "dlib (teacher) landmarks"})
-    meta.setdefault("provenance", {}).update({"shipped": now, "ship_command": command, "licence": LICENCES,
-                                              "card": "face_int8.md"})
+    meta.setdefault("provenance", {}).update({"shipped": now, "ship_command": command,
+                                              "licence": student_licences(meta), "card": "face_int8.md"})
     val = validation_people(Path(args.teacher), args.val_fraction, args.seed)
     with tempfile.TemporaryDirectory() as tmp:
         trial = Path(tmp) / "face_int8.tflite"
@@ -132,7 +140,8 @@ def main(argv=None) -> int:
     tau = tried[flip]
     params.update({"flip_tta": bool(flip),
                    "flip_tta_validation_auc": {"off": tried[False]["validation"]["auc"],
-                                               "on": tried[True]["validation"]["auc"]},"threshold": tau["threshold"], "threshold_far_1e-3": tau["threshold_far_1e-3"],
+                                               "on": tried[True]["validation"]["auc"]},
+                   "threshold": tau["threshold"], "threshold_far_1e-3": tau["threshold_far_1e-3"],
                    "threshold_source": ("best accuracy on the validation people's balanced LFW pairs, through the "
                                         "device path (learned finder, landmark network, alignment, int8)"),
                    "validation": tau["validation"]})

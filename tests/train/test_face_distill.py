@@ -60,3 +60,68 @@ def test_distill_trains_saves_and_converts(tmp_path):
 
     emb = Embedder.from_model(load_model(tmp_path / "m.tflite", num_threads=1)).embed_faces(pixels[:4])
     assert emb.shape == (4, 128) and np.allclose(np.linalg.norm(emb, axis=1), 1.0, atol=1e-3)
+
+
+def test_teacher_views_join_their_training_faces_only(tmp_path):
+    """views_{set}.npz rows index their set's cache; only rows that train are added."""
+    ds = {"source": np.array(["lfw"] * 4 + ["wider"] * 2)}
+    size = 8
+    for name, rows in (("lfw", [0, 1, 3, 3]), ("wider", [1])):
+        pix = np.stack([np.full((size, size, 3), 10 * r + k, np.uint8) for k, r in enumerate(rows)])
+        np.savez(tmp_path / f"views_{name}.npz", row=np.array(rows, np.int32), pixels=pix,
+                 descriptors=np.ones((len(rows), 128), np.float32), size=np.int32(size))
+    pixels, vecs = D.load_views(tmp_path, ds, np.array([0, 3, 5]), size)
+    assert pixels[:, 0, 0, 0].tolist() == [0, 32, 33, 10]  # lfw row 0, row 3 twice, wider row 1 (ds row 5)
+    assert np.allclose(np.linalg.norm(vecs, axis=1), 1.0)
+    with pytest.raises(SystemExit, match="96 px"):
+        D.load_views(tmp_path, ds, np.array([0]), 96)
+
+
+def test_split_keeps_unlabelled_wider_faces_out_of_validation():
+    people = np.array([f"lfw:p{i}" for i in range(20)] + [f"wider:img{i}.jpg#0" for i in range(20)])
+    idx = D.split({"people": people}, {"p0"}, 0.5, seed=0)
+    val = people[idx["val"]]
+    assert len(val) and all(p.startswith("lfw:") for p in val)
+    assert people[idx["test"]].tolist() == ["lfw:p0"]
+
+
+def test_teacher_described_views_are_used_as_they_are():
+    rng = np.random.default_rng(1)
+    pixels = rng.integers(0, 256, (8, 16, 16, 3), dtype=np.uint8)
+    targets = l2_normalize(rng.normal(size=(8, 128)).astype("float32"))
+    face = D.FaceConfig(size=16, margin=0.25, finder="none")
+    exact = np.array([True] * 4 + [False] * 4)
+    x, y = D.DistillBatches(pixels, targets, 8, 0, face, jitter=1.0, exact=exact)[0]
+    x = next(iter(x.values()))
+    want = D.normalize_pixels(pixels.astype(np.float32), face)
+    np.testing.assert_allclose(x[:4], want[:4], atol=1e-6)  # batch rows are sorted: rows 0-3 are the exact ones
+    assert not np.allclose(x[4:], want[4:], atol=1e-3)
+    np.testing.assert_array_equal(next(iter(y.values())), targets)
+
+
+def test_teacher_and_student_see_the_same_view():
+    """face_teacher_views.render: the teacher's 150 px chip and the student's 96 px crop of one
+    view differ by resolution only."""
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    import cv2
+
+    scripts = Path(__file__).resolve().parents[2] / "scripts"
+    sys.path.insert(0, str(scripts))
+    try:
+        spec = importlib.util.spec_from_file_location("face_teacher_views", scripts / "face_teacher_views.py")
+        V = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(V)
+    finally:
+        sys.path.remove(str(scripts))
+    yy, xx = np.mgrid[0:200, 0:240]
+    img = np.stack([(xx * 255 // 240), (yy * 255 // 200), ((xx + yy) % 64) * 4], -1).astype(np.uint8)
+    lm = np.array([[150, 90], [130, 90], [90, 90], [110, 90], [120, 120]], np.float32)
+    for seed in range(4):
+        v = V.draw(np.random.default_rng(seed))
+        v["lowres"] = 0.0
+        chip, small = V.render(img, lm, V.CHIP, v), V.render(img, lm, 96, v)
+        down = cv2.resize(chip, (96, 96), interpolation=cv2.INTER_AREA)
+        assert np.abs(down - small)[8:-8, 8:-8].mean() < 4.0, seed
