@@ -168,15 +168,18 @@ def find_center(image: np.ndarray, cfg: FaceConfig) -> list[tuple[int, int, int,
     return [((w - side) // 2, (h - side) // 2, side, side)]
 
 
+def centre_offset(box, shape) -> float:
+    """Distance in pixels from a box's (x, y, w, h) centre to the centre of an image of ``shape``."""
+    h, w = shape[:2]
+    x, y, bw, bh = box
+    return float(np.hypot(x + bw / 2 - w / 2, y + bh / 2 - h / 2))
+
+
 def find_haar_or_center(image: np.ndarray, cfg: FaceConfig) -> list[tuple[int, int, int, int]]:
     """For centred data sets (LFW, AT&T): the Haar box nearest the centre, else the centre box."""
-    h, w = image.shape[:2]
-    near = []
-    for x, y, bw, bh in find_haar(image, cfg):
-        off = np.hypot(x + bw / 2 - w / 2, y + bh / 2 - h / 2)
-        if off <= 0.2 * min(h, w) and bw >= 0.25 * min(h, w):
-            near.append((off, (x, y, bw, bh)))
-    return [min(near)[1]] if near else find_center(image, cfg)
+    side = min(image.shape[:2])
+    near = [b for b in find_haar(image, cfg) if centre_offset(b, image.shape) <= 0.2 * side and b[2] >= 0.25 * side]
+    return [pick_face(near, image.shape, "center")] if near else find_center(image, cfg)
 
 
 def find_none(image: np.ndarray, cfg: FaceConfig) -> list[tuple[int, int, int, int]]:
@@ -240,8 +243,7 @@ def pick_face(boxes, shape, pick: str = "largest") -> tuple[int, int, int, int]:
     """The face to use of several boxes (x, y, w, h): the largest (the first of equals), or the
     one whose centre is nearest the image centre (``pick="center"``)."""
     if pick == "center":
-        h, w = shape[:2]
-        return min(boxes, key=lambda b: (b[0] + b[2] / 2 - w / 2) ** 2 + (b[1] + b[3] / 2 - h / 2) ** 2)
+        return min(boxes, key=lambda b: centre_offset(b, shape))
     return max(boxes, key=lambda b: b[2] * b[3])
 
 
