@@ -285,7 +285,14 @@ def train_student(pixels, targets, val_pixels, val_people, cfg: DistillConfig, o
 
         model, _ = load_keras(init, task="face")
         if tuple(model.inputs[0].shape[1:3]) != (cfg.size, cfg.size):
-            raise SystemExit(f"--init {init}: input {tuple(model.inputs[0].shape[1:])} does not match --size {cfg.size}")
+            # the network is convolutional up to global pooling: its weights fit any input size
+            fresh = E.build_embedder(E.EmbedderConfig(size=cfg.size, alpha=cfg.alpha, weights=None, head=cfg.head))
+            try:
+                fresh.set_weights(model.get_weights())
+            except ValueError as exc:
+                raise SystemExit(f"--init {init}: its weights do not fit a {cfg.size} px embedder with "
+                                 f"alpha {cfg.alpha}, head {cfg.head} ({exc})") from None
+            model = fresh
     else:
         model = E.build_embedder(E.EmbedderConfig(size=cfg.size, alpha=cfg.alpha, weights=cfg.weights, head=cfg.head))
     batches = DistillBatches(pixels, targets, cfg.batch, cfg.seed, face, jitter=cfg.jitter, exact=exact)

@@ -79,9 +79,10 @@ def render(img_bgr: np.ndarray, landmarks: np.ndarray, size: int, v: dict) -> np
     return x * (v["gain"] * v["chan"]).astype(np.float32) + np.float32(v["bias"])
 
 
-def _init(root: str, paths, landmarks, size: int) -> None:
-    T._init_worker()
-    _STATE.update(root=Path(root), paths=paths, landmarks=landmarks, size=size)
+def _init(root: str, paths, landmarks, size: int, teacher: bool = True) -> None:
+    if teacher:
+        T._init_worker()
+    _STATE.update(root=Path(root), paths=paths, landmarks=landmarks, size=size, teacher=teacher)
 
 
 def _work(job):
@@ -101,8 +102,10 @@ def _work(job):
         c2, s2 = both(other)
         chip = v["blend"] * chip + (1 - v["blend"]) * c2
         small = v["blend"] * small + (1 - v["blend"]) * s2
-    chip = np.clip(np.rint(chip), 0, 255).astype(np.uint8)
     small = np.clip(np.rint(small), 0, 255).astype(np.uint8)
+    if not st["teacher"]:
+        return row, small, None
+    chip = np.clip(np.rint(chip), 0, 255).astype(np.uint8)
     desc = np.asarray(T._MODELS["embed"].compute_face_descriptor(chip), np.float32)
     return row, small, desc
 
@@ -124,6 +127,27 @@ def run_set(name: str, args) -> dict:
     rng = np.random.default_rng([args.seed, sum(map(ord, name))])
     jobs = [(int(r), int(rng.integers(2**63)), int(rng.choice(rows))) for r in rows for _ in range(args.views)]
     root = Path(args.data) / ROOTS[name]
+    out = Path(args.out)
+    reuse = None
+    if args.rerender:
+        # the same seeded views at another student size: the teacher's vectors are kept
+        with np.load(Path(args.rerender) / f"views_{name}.npz", allow_pickle=False) as z:
+            reuse = {"row": z["row"], "descriptors": z["descriptors"], "seed": int(z["seed"])}
+        if reuse["seed"] != args.seed or len(reuse["row"]) != len(jobs) or (reuse["row"] != [j[0] for j in jobs]).any():
+            raise SystemExit(f"--rerender {args.rerender}: views_{name}.npz was drawn with other views "
+                             "(seed, --views, --limit or test people differ)")
+        print(f"[{name}] re-rendering {len(jobs)} views at {args.size} px (teacher vectors kept)",
+              file=sys.stderr, flush=True)
+        t0 = time.perf_counter()
+        with mp.get_context("fork").Pool(args.workers, initializer=_init,
+                                         initargs=(str(root), paths, landmarks, args.size, False)) as pool:
+            pix = [r[1] for r in pool.imap(_work, jobs, chunksize=64)]
+        tmp = out / f".views_{name}.tmp.npz"
+        np.savez(tmp, row=reuse["row"], pixels=np.stack(pix), descriptors=reuse["descriptors"],
+                 size=np.int32(args.size), seed=np.int64(args.seed))
+        os.replace(tmp, out / f"views_{name}.npz")
+        return {"faces": int(len(rows)), "views": len(jobs), "wall_s": round(time.perf_counter() - t0, 1),
+                "rerendered_from": str(args.rerender)}
     print(f"[{name}] {len(rows)} faces x {args.views} views = {len(jobs)} teacher passes", file=sys.stderr, flush=True)
     t0 = time.perf_counter()
     ctx = mp.get_context("fork")
@@ -143,8 +167,6 @@ def run_set(name: str, args) -> dict:
                 el = time.perf_counter() - t0
                 print(f"[{name}] {i + 1}/{len(jobs)} {el:.0f} s", file=sys.stderr, flush=True)
     wall = time.perf_counter() - t0
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     tmp = out / f".views_{name}.tmp.npz"
     np.savez(tmp, row=np.array(out_rows, np.int32), pixels=np.stack(pix), descriptors=np.stack(vec),
              size=np.int32(args.size), seed=np.int64(args.seed))
@@ -164,11 +186,14 @@ def main(argv=None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1))
     p.add_argument("--limit", type=int, default=None, help="first N faces per set (a quick try)")
+    p.add_argument("--rerender", default=None, metavar="DIR",
+                   help="no teacher: render DIR's views (same --seed / --views) at --size, keeping their vectors")
     args = p.parse_args(argv)
     args.out = args.out or args.teacher
+    Path(args.out).mkdir(parents=True, exist_ok=True)
     summary = {"views_per_face": args.views, "size": args.size, "seed": args.seed, "versions": T.versions(),
                "sets": {name: run_set(name, args) for name in args.sets}}
-    (Path(args.out) / "views.json").write_text(json.dumps(summary, indent=2) + "\n")
+    (Path(args.out) / ("views.json" if not args.rerender else f"views_{args.size}.json")).write_text(json.dumps(summary, indent=2) + "\n")
     print(json.dumps(summary), file=sys.stderr)
     return 0
 
