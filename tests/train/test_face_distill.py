@@ -125,3 +125,31 @@ def test_teacher_and_student_see_the_same_view():
         chip, small = V.render(img, lm, V.CHIP, v), V.render(img, lm, 96, v)
         down = cv2.resize(chip, (96, 96), interpolation=cv2.INTER_AREA)
         assert np.abs(down - small)[8:-8, 8:-8].mean() < 4.0, seed
+
+
+def test_rerender_refuses_views_drawn_otherwise(tmp_path):
+    """face_teacher_views --rerender keeps the teacher's vectors only for the very same views."""
+    import argparse
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    scripts = Path(__file__).resolve().parents[2] / "scripts"
+    sys.path.insert(0, str(scripts))
+    try:
+        spec = importlib.util.spec_from_file_location("face_teacher_views", scripts / "face_teacher_views.py")
+        V = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(V)
+    finally:
+        sys.path.remove(str(scripts))
+    np.savez(tmp_path / "att.npz", paths=np.array(["s1/1.pgm", "s1/2.pgm"]), people=np.array(["s1", "s1"]),
+             landmarks=np.zeros((2, 5, 2), np.float32), descriptors=np.ones((2, 128), np.float32))
+    (tmp_path / "test_people.txt").write_text("s9\n")
+    old = tmp_path / "old"
+    old.mkdir()
+    np.savez(old / "views_att.npz", row=np.array([0, 1, 1], np.int32), pixels=np.zeros((3, 8, 8, 3), np.uint8),
+             descriptors=np.ones((3, 128), np.float32), size=np.int32(8), seed=np.int64(0))
+    args = argparse.Namespace(teacher=str(tmp_path), data=str(tmp_path), out=str(tmp_path), views=2, size=16, seed=0,
+                              workers=1, limit=None, rerender=str(old))
+    with pytest.raises(SystemExit, match="drawn with other views"):
+        V.run_set("att", args)  # 2 faces x 2 views = 4 views, the old file holds 3
