@@ -194,12 +194,16 @@ def _side_mean(m, start, length: int) -> np.ndarray:
     return out
 
 
+def _bounds(start, stop) -> np.ndarray:
+    """``[start0, stop0, start1, stop1, ...]``: the indices for ``ufunc.reduceat(...)[::2]``."""
+    bounds = np.empty(2 * len(start), np.int64)
+    bounds[0::2], bounds[1::2] = start, stop
+    return bounds
+
+
 def _window_sums(m, start, length: int) -> np.ndarray:
     """Sum of ``m[s : s + length]`` per start ``s`` (each window inside ``m``), window by window."""
-    bounds = np.empty(2 * len(start), np.int64)
-    bounds[0::2] = start
-    bounds[1::2] = start + length
-    return np.add.reduceat(np.append(m, 0.0), bounds)[::2]
+    return np.add.reduceat(np.append(m, 0.0), _bounds(start, start + length))[::2]
 
 
 def _nan_to_zero(x: np.ndarray) -> np.ndarray:
@@ -232,9 +236,7 @@ def _scores(m, peaks, maxima, k: _Kernels) -> np.ndarray:
         bg = _nan_to_zero(bg)
     a = np.searchsorted(maxima, peaks - k.level, side="left")
     b = np.searchsorted(maxima, peaks + k.bg, side="right")  # > a: p itself is one of the maxima
-    bounds = np.empty(2 * len(peaks), np.int64)
-    bounds[0::2], bounds[1::2] = a, b
-    level = np.maximum.reduceat(np.append(m[maxima], -np.inf), bounds)[::2]
+    level = np.maximum.reduceat(np.append(m[maxima], -np.inf), _bounds(a, b))[::2]
     return h / (bg + k.level_frac * level)
 
 
@@ -498,11 +500,8 @@ class StreamingDetector:
             cand = _candidates(bp, d, m, a0, self._scanned, hi, k)
             self._scanned = hi
             self._feed(list(zip(*(a.tolist() for a in cand), strict=True)), hi, final)
-        keep_from = self._scanned - k.back - 1  # absolute index of the first integrated value kept
-        if keep_from > self._m0:
-            self._m = self._m[keep_from - self._m0 :]
-            self._m0 = keep_from
-        for name in ("_bp", "_d"):
+        keep_from = self._scanned - k.back - 1  # absolute index of the first feature value kept
+        for name in ("_bp", "_d", "_m"):
             start = getattr(self, name + "0")
             if keep_from > start:
                 setattr(self, name, getattr(self, name)[keep_from - start :])
