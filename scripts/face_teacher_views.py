@@ -117,6 +117,14 @@ def _clean(row):
     return np.asarray(T._MODELS["embed"].compute_face_descriptor(chip), np.float32)
 
 
+def save_views(out: Path, name: str, rows, pixels, descriptors, args) -> None:
+    """``OUT/views_{name}.npz``, written atomically."""
+    tmp = out / f".views_{name}.tmp.npz"
+    np.savez(tmp, row=np.asarray(rows, np.int32), pixels=np.stack(pixels), descriptors=np.stack(descriptors),
+             size=np.int32(args.size), seed=np.int64(args.seed))
+    os.replace(tmp, out / f"views_{name}.npz")
+
+
 def run_set(name: str, args) -> dict:
     with np.load(Path(args.teacher) / f"{name}.npz", allow_pickle=False) as z:
         paths, people, landmarks, desc = z["paths"], z["people"], z["landmarks"], z["descriptors"]
@@ -142,10 +150,7 @@ def run_set(name: str, args) -> dict:
         with mp.get_context("fork").Pool(args.workers, initializer=_init,
                                          initargs=(str(root), paths, landmarks, args.size, False)) as pool:
             pix = [r[1] for r in pool.imap(_work, jobs, chunksize=64)]
-        tmp = out / f".views_{name}.tmp.npz"
-        np.savez(tmp, row=reuse["row"], pixels=np.stack(pix), descriptors=reuse["descriptors"],
-                 size=np.int32(args.size), seed=np.int64(args.seed))
-        os.replace(tmp, out / f"views_{name}.npz")
+        save_views(out, name, reuse["row"], pix, reuse["descriptors"], args)
         return {"faces": int(len(rows)), "views": len(jobs), "wall_s": round(time.perf_counter() - t0, 1),
                 "rerendered_from": str(args.rerender)}
     print(f"[{name}] {len(rows)} faces x {args.views} views = {len(jobs)} teacher passes", file=sys.stderr, flush=True)
@@ -167,10 +172,7 @@ def run_set(name: str, args) -> dict:
                 el = time.perf_counter() - t0
                 print(f"[{name}] {i + 1}/{len(jobs)} {el:.0f} s", file=sys.stderr, flush=True)
     wall = time.perf_counter() - t0
-    tmp = out / f".views_{name}.tmp.npz"
-    np.savez(tmp, row=np.array(out_rows, np.int32), pixels=np.stack(pix), descriptors=np.stack(vec),
-             size=np.int32(args.size), seed=np.int64(args.seed))
-    os.replace(tmp, out / f"views_{name}.npz")
+    save_views(out, name, out_rows, pix, vec, args)
     return {"faces": int(len(rows)), "views": len(jobs), "wall_s": round(wall, 1),
             "clean_chip_cosine_median": round(float(np.median(cos)), 5), "clean_chip_cosine_min": round(float(cos.min()), 5)}
 

@@ -34,18 +34,10 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import face_teacher as T  # noqa: E402  (the dlib workers)
 
+from edgecnn.edge.detect import boxes as B  # noqa: E402
 from edgecnn.edge.detect.wider import read_wider_gt  # noqa: E402
 
 CONTEXT = 1.0  # crop margin around the ground-truth box, in box sizes on each side
-
-
-def iou_xywh(a, b) -> float:
-    ax2, ay2, bx2, by2 = a[0] + a[2], a[1] + a[3], b[0] + b[2], b[1] + b[3]
-    iw = max(0.0, min(ax2, bx2) - max(a[0], b[0]))
-    ih = max(0.0, min(ay2, by2) - max(a[1], b[1]))
-    inter = iw * ih
-    union = a[2] * a[3] + b[2] * b[3] - inter
-    return inter / union if union > 0 else 0.0
 
 
 def _work_image(args):
@@ -55,6 +47,7 @@ def _work_image(args):
     h, w = img.shape[:2]
     out = []
     for k, gt in faces:
+        gt_xyxy = B.xywh_to_xyxy(np.array([gt], np.float32))
         m = CONTEXT * max(gt[2], gt[3])
         x0, y0 = int(max(0, gt[0] - m)), int(max(0, gt[1] - m))
         x1, y1 = int(min(w, gt[0] + gt[2] + m)), int(min(h, gt[1] + gt[3] + m))
@@ -64,7 +57,7 @@ def _work_image(args):
             rects, scores, _ = T._MODELS["detector"].run(crop, up, 0.0)
             for r, s in zip(rects, scores, strict=True):
                 box = (r.left() + x0, r.top() + y0, r.width(), r.height())
-                o = iou_xywh(box, gt)
+                o = float(B.iou_matrix(B.xywh_to_xyxy(np.array([box], np.float32)), gt_xyxy)[0, 0])
                 if o >= min_iou and (best is None or o > best[2]):
                     best = (box, float(s), o)
             if best is not None:
