@@ -11,20 +11,26 @@ keras = pytest.importorskip("keras")
 from edgecnn.edge.face.runtime import l2_normalize  # noqa: E402
 
 
-def _load_script():
+def _load_script(name: str):
+    """scripts/NAME.py as a module (the scripts folder is on the path while it loads: the
+    face_teacher_* scripts import their sibling face_teacher)."""
     import importlib.util
     import sys
     from pathlib import Path
 
-    path = Path(__file__).resolve().parents[2] / "scripts" / "face_distill.py"
-    spec = importlib.util.spec_from_file_location("face_distill", path)
+    scripts = Path(__file__).resolve().parents[2] / "scripts"
+    spec = importlib.util.spec_from_file_location(name, scripts / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # its dataclasses look their module up
-    spec.loader.exec_module(module)
+    sys.path.insert(0, str(scripts))
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(str(scripts))
     return module
 
 
-D = _load_script()
+D = _load_script("face_distill")
 
 
 def test_distill_loss_zero_for_teacher_and_positive_otherwise():
@@ -102,20 +108,9 @@ def test_teacher_described_views_are_used_as_they_are():
 def test_teacher_and_student_see_the_same_view():
     """face_teacher_views.render: the teacher's 150 px chip and the student's 96 px crop of one
     view differ by resolution only."""
-    import importlib.util
-    import sys
-    from pathlib import Path
-
     import cv2
 
-    scripts = Path(__file__).resolve().parents[2] / "scripts"
-    sys.path.insert(0, str(scripts))
-    try:
-        spec = importlib.util.spec_from_file_location("face_teacher_views", scripts / "face_teacher_views.py")
-        V = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(V)
-    finally:
-        sys.path.remove(str(scripts))
+    V = _load_script("face_teacher_views")
     yy, xx = np.mgrid[0:200, 0:240]
     img = np.stack([(xx * 255 // 240), (yy * 255 // 200), ((xx + yy) % 64) * 4], -1).astype(np.uint8)
     lm = np.array([[150, 90], [130, 90], [90, 90], [110, 90], [120, 120]], np.float32)
@@ -130,18 +125,8 @@ def test_teacher_and_student_see_the_same_view():
 def test_rerender_refuses_views_drawn_otherwise(tmp_path):
     """face_teacher_views --rerender keeps the teacher's vectors only for the very same views."""
     import argparse
-    import importlib.util
-    import sys
-    from pathlib import Path
 
-    scripts = Path(__file__).resolve().parents[2] / "scripts"
-    sys.path.insert(0, str(scripts))
-    try:
-        spec = importlib.util.spec_from_file_location("face_teacher_views", scripts / "face_teacher_views.py")
-        V = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(V)
-    finally:
-        sys.path.remove(str(scripts))
+    V = _load_script("face_teacher_views")
     np.savez(tmp_path / "att.npz", paths=np.array(["s1/1.pgm", "s1/2.pgm"]), people=np.array(["s1", "s1"]),
              landmarks=np.zeros((2, 5, 2), np.float32), descriptors=np.ones((2, 128), np.float32))
     (tmp_path / "test_people.txt").write_text("s9\n")
