@@ -1,17 +1,22 @@
 """Ship an int8 ECG model as builtin:ecg: add training command, metrics and attribution to its metadata.
 
-    python scripts/ecg_ship.py MODEL_int8.tflite --float-eval F.json --int8-eval Q.json \
+    python scripts/ecg_ship.py MODEL_int8.tflite --eval NAME FLOAT.json INT8.json [--eval NAME2 ...] \
         [--cv CV.json] [--command "..."] [--out edge/models/ecg_mitdb_int8.tflite]
 
-F.json / Q.json: `edgecnn eval ... --json` of the float and int8 model on the same records;
-CV.json: a pooled patient-disjoint cross-validation summary (scripts/ecg_pool_folds.py's
-cv_summary.json or the sweep's pooled confusion), stored as is.
+``--eval NAME F.json Q.json`` (repeatable): `edgecnn eval ... --json` of the float and int8 model on
+the same records, the model's own training records of database NAME (a float vs int8 parity check,
+stored as ``evaluation.NAME_all_records_training_set``); ``--float-eval F --int8-eval Q`` is the
+one-database spelling (NAME ``ds1``). CV.json: a pooled patient-disjoint cross-validation summary
+(scripts/ecg_pool_folds.py's cv_summary.json), stored as is. The attribution is the one
+`edgecnn train ecg` wrote for the databases the model was trained on (``provenance.attribution``),
+and ``provenance.data`` names them with their record counts.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+from collections import Counter
 from pathlib import Path
 
 from edgecnn.convert.tflite import embed_metadata
@@ -20,29 +25,56 @@ from edgecnn.edge.core.metadata import read_metadata
 from edgecnn.train.ecg.recipe import ATTRIBUTION
 
 KEEP = ("macro_f1", "accuracy", "per_class", "rpeak", "confusion", "signal_seconds", "realtime_factor")
+DATABASES = {"mitdb": "MIT-BIH Arrhythmia Database", "svdb": "MIT-BIH Supraventricular Arrhythmia Database"}
+DS1 = {"101", "106", "108", "109", "112", "114", "115", "116", "118", "119", "122", "124", "201", "203", "205",
+       "207", "208", "209", "215", "220", "223", "230"}
+
+
+def data_note(records: list[str]) -> str:
+    """``provenance.data``: the training databases and record counts, from the records' ``DB/NAME``
+    names (bare names: MIT-BIH, the one-database layout of scripts/real_ecg.sh)."""
+    per_db = Counter(r.split("/")[0] if "/" in r else "mitdb" for r in records)
+    parts = []
+    for db, n in sorted(per_db.items()):
+        names = {r.split("/")[-1] for r in records if (r.split("/")[0] if "/" in r else "mitdb") == db}
+        what = DATABASES.get(db, db)
+        if db == "mitdb" and names == DS1:
+            parts.append(f"{what}, DS1 of de Chazal et al. 2004 ({n} records)")
+        else:
+            parts.append(f"{what} ({n} records)")
+    return " + ".join(parts)
 
 
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("model")
-    ap.add_argument("--float-eval", required=True)
-    ap.add_argument("--int8-eval", required=True)
+    ap.add_argument("--eval", nargs=3, action="append", default=[], metavar=("NAME", "FLOAT_JSON", "INT8_JSON"))
+    ap.add_argument("--float-eval", default=None)
+    ap.add_argument("--int8-eval", default=None)
     ap.add_argument("--cv", default=None)
     ap.add_argument("--command", default="make real DATA=../shared/data SHIP=1 (scripts/real_ecg.sh)")
     ap.add_argument("--out", default="edge/models/ecg_mitdb_int8.tflite")
     args = ap.parse_args()
+    evals = list(args.eval)
+    if (args.float_eval is None) != (args.int8_eval is None):
+        ap.error("--float-eval and --int8-eval go together")
+    if args.float_eval:
+        evals.append(("ds1", args.float_eval, args.int8_eval))
+    if not evals:
+        ap.error("give the training records' evaluations: --eval NAME FLOAT.json INT8.json (or --float-eval/--int8-eval)")
     flat = Path(args.model).read_bytes()
     meta = read_metadata(flat)
-    f, q = (json.loads(Path(p).read_text()) for p in (args.float_eval, args.int8_eval))
     ev = dict(meta.get("evaluation") or {})
-    ev["ds1_all_records_training_set"] = {
-        "note": "the training records themselves: float vs int8 parity, not a generalisation score",
-        "float": {k: f[k] for k in KEEP if k in f}, "int8": {k: q[k] for k in KEEP if k in q}}
+    for name, fpath, qpath in evals:
+        f, q = (json.loads(Path(p).read_text()) for p in (fpath, qpath))
+        ev[f"{name}_all_records_training_set"] = {
+            "note": "the training records themselves: float vs int8 parity, not a generalisation score",
+            "float": {k: f[k] for k in KEEP if k in f}, "int8": {k: q[k] for k in KEEP if k in q}}
     if args.cv:
         ev["patient_disjoint_cv"] = json.loads(Path(args.cv).read_text())
     prov = dict(meta.get("provenance") or {})
-    prov.update(command=args.command, attribution=ATTRIBUTION, license_of_training_data="ODC-By 1.0",
-                data="MIT-BIH Arrhythmia Database, DS1 of de Chazal et al. 2004 (22 records)")
+    prov.update(command=args.command, attribution=prov.get("attribution") or ATTRIBUTION,
+                license_of_training_data="ODC-By 1.0", data=data_note(prov.get("records") or []))
     meta.update(evaluation=ev, provenance=prov)
     atomic_write_bytes(args.out, embed_metadata(flat, meta))
     print(f"wrote {args.out} ({Path(args.out).stat().st_size} bytes)")
