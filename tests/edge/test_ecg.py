@@ -1,7 +1,6 @@
 """edge/ecg/runtime.py, io.py, evaluate.py, cli.py with the tiny int8 fixture model (no TensorFlow)."""
 
 import json
-from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -12,7 +11,6 @@ from edgecnn.edge.core.interpreter import load_model
 from edgecnn.edge.ecg import io as ecg_io
 from edgecnn.edge.ecg import runtime as ecg
 from edgecnn.edge.ecg.evaluate import class_metrics, match_beats, matched_beats, peak_counts, score_record
-from edgecnn.edge.ecg.signal import RR_FEATURES, RRConfig
 from edgecnn.edge.ecg.synthetic import SyntheticConfig, synth_record, write_wfdb
 
 
@@ -142,31 +140,6 @@ class TestClassify:
         np.testing.assert_array_equal(got.class_id, batch.class_id)
         np.testing.assert_allclose(got.probs, batch.probs, atol=1e-6)
         assert len(sc._raw) < 3 * record.fs  # bounded memory
-
-    @pytest.mark.parametrize("chunk", [13, 1000])
-    def test_stream_equals_batch_extra_rr_features(self, record, chunk):
-        rr = RRConfig(local_beats=4, long_beats=12, names=RR_FEATURES + ("post_pre", "irregularity"))
-        params = replace(ecg.ECGParams(), rr=rr)
-
-        class Echo:  # records what the model is given
-            metadata = {}
-
-            def __init__(self):
-                self.seen = []
-
-            def run(self, inputs):
-                self.seen.append(inputs["rr"])
-                return {"probs": np.full((len(inputs["rr"]), 5), 0.2, np.float32)}
-
-        batch_model, stream_model = Echo(), Echo()
-        ecg.classify(batch_model, record.signal, record.fs, params)
-        sc = ecg.StreamingClassifier(stream_model, record.fs, params)
-        for i in range(0, len(record.signal), chunk):
-            sc.push(record.signal[i : i + chunk])
-        sc.flush()
-        want, got = np.concatenate(batch_model.seen), np.concatenate(stream_model.seen)
-        assert want.shape == (len(want), 10) and len(want) > 3 * rr.long_beats
-        np.testing.assert_allclose(got, want, rtol=1e-6)
 
     def test_other_fs_is_resampled(self, model):
         rec = synth_record(SyntheticConfig(fs=250, duration_s=30, hr_bpm=(60, 80)), seed=4)

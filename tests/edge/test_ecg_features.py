@@ -49,10 +49,17 @@ def test_config_round_trip_and_old_models():
         signal.RRConfig(names=("prev17_local",))
 
 
+EXTRA_COLUMNS = {"ratios": (("post_pre", "irregularity"), 12), "rhythm_context": (("prev1_local", "prev8_local"), 8)}
+
+
 @pytest.mark.parametrize("chunk", [11, 900])
-def test_stream_equals_batch_with_rhythm_context(chunk):
+@pytest.mark.parametrize("extra", sorted(EXTRA_COLUMNS))
+def test_stream_equals_batch_with_extra_rr_columns(extra, chunk):
+    """The RR inputs a model is given are the same streamed (any chunking) as in batch, for the
+    optional columns too (their history reaches back further than the local / long means)."""
+    names, long_beats = EXTRA_COLUMNS[extra]
     record = synth_record(SyntheticConfig(duration_s=60, hr_bpm=(70, 90)), seed=11)
-    rr = signal.RRConfig(local_beats=4, long_beats=8, names=signal.RR_FEATURES + ("prev1_local", "prev8_local"))
+    rr = signal.RRConfig(local_beats=4, long_beats=long_beats, names=signal.RR_FEATURES + names)
     params = replace(ecg.ECGParams(), rr=rr)
 
     class Echo:  # records what the model is given
