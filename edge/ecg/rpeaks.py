@@ -433,9 +433,10 @@ class StreamingDetector:
         return self._n
 
     @property
-    def _buf(self) -> np.ndarray:
-        """The integrated feature signal kept (the band-passed and derivative ones are as long)."""
-        return self._m
+    def kept_samples(self) -> int:
+        """How many samples of the integrated feature signal the stream keeps (the band-passed and
+        derivative ones are as long): bounded, under two seconds' worth (the memory promise)."""
+        return len(self._m)
 
     @property
     def final_before(self) -> int:
