@@ -7,7 +7,8 @@ or ``eval_model_DB.json`` / ``eval_model_int8_DB.json`` per database of its held
 (scripts/ecg_cv2.sh: ``DB`` = mitdb, svdb). The confusion matrices and R-peak counts are summed over
 the folds per database, and over every database for the pooled rows. cv_summary.json keeps the
 pooled result under ``model`` / ``model_int8`` (what scripts/ecg_ship.py stores) and adds
-``per_database`` ({DB: {model, model_int8}}) when there are several databases.
+``per_database`` ({DB: {model, model_int8}}) when there are several databases. A run evaluated with
+one kind only (``EVAL_KINDS=model_int8``) gets that kind's rows.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from edgecnn.edge.core.fileio import atomic_write_text
 from edgecnn.edge.ecg.evaluate import class_metrics
 
 KINDS = ("model", "model_int8")
@@ -59,10 +61,21 @@ def pool(files: list[Path]) -> dict:
     return m
 
 
+def kinds_present(out: Path, folds: int) -> list[str]:
+    """The model kinds (float ``model``, ``model_int8``) that have evaluations in the fold folders
+    (a CV run with EVAL_KINDS=model_int8 has only the int8 ones; ``fold_files`` then requires them
+    in every fold)."""
+    names = [p.name for i in range(folds) for p in (out / f"fold{i}").glob("eval_*.json")]
+    kinds = [k for k in KINDS if any((m := EVAL_NAME.fullmatch(n)) and m["kind"] == k for n in names)]
+    if not kinds:
+        raise SystemExit(f"{out}: no eval_model[_int8][_DB].json in fold0..fold{folds - 1}")
+    return kinds
+
+
 def summarize(out: Path, folds: int) -> dict:
     res: dict = {}
     per_db: dict = {}
-    for kind in KINDS:
+    for kind in kinds_present(out, folds):
         files = fold_files(out, folds, kind)
         res[kind] = pool([f for fs in files.values() for f in fs])
         if len(files) > 1 or "" not in files:
@@ -83,18 +96,19 @@ def row(name: str, m: dict) -> str:
 def main() -> None:
     out, folds = Path(sys.argv[1]), int(sys.argv[2])
     res = summarize(out, folds)
-    (out / "cv_summary.json").write_text(json.dumps(res, indent=1))
+    kinds = [k for k in KINDS if k in res]
+    atomic_write_text(out / "cv_summary.json", json.dumps(res, indent=1))
     dbs = sorted(res.get("per_database", {}))
     where = " + ".join(dbs) if dbs else "one database (MIT-BIH DS1 in scripts/real_ecg.sh)"
     print(f"# ECG: patient-disjoint {folds}-fold on {where} (pooled over folds)\n")
     print("| model | records | beats | R Se % | R +P % | N Se/+P % | S Se/+P % | V Se/+P % | F Se/+P % | macro-F1 | acc |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for db in dbs:
-        for kind in KINDS:
+        for kind in kinds:
             print(row(f"{db}, {LABEL[kind]}", res["per_database"][db][kind]))
     if len(dbs) == 1:  # the pooled rows would repeat the database's
         return
-    for kind in KINDS:
+    for kind in kinds:
         print(row(f"{'pooled, ' if dbs else ''}{LABEL[kind]}", res[kind]))
 
 
