@@ -9,6 +9,8 @@ each with its own ``TF_CONFIG``, train through the real CLI path; the test then 
   of the batch with its own BatchNorm batch statistics; dropout draws from the same seed on both),
   with the gradients summed in another place. Measured: ecg and face identical, detect within
   1.5e-6 (float rounding of the two set-ups; docs/distributed.md).
+* Restarted after an interruption (every worker with the same command), they resume together from
+  their own backups (docs/distributed.md, "Resuming").
 * They must NOT match ``--strategy none`` with the same global batch (BatchNorm statistics over the
   whole batch instead of each half): this shows that the tolerance can see a difference of that
   kind, so the comparison above is not one that passes whatever the workers did.
@@ -67,9 +69,9 @@ def _free_ports(n: int) -> list[int]:
             s.close()
 
 
-def _run(commands: list[tuple[list[str], dict, Path]], cwd: Path) -> None:
+def _run(commands: list[tuple[list[str], dict, Path]], cwd: Path, expect: int = 0) -> None:
     """Start every command at once, wait for all (TIMEOUT_S together); on a failure or the time
-    limit, kill the ones still running. Asserts that every one exited 0, showing the log tails."""
+    limit, kill the ones still running. Asserts that every one exited ``expect``, showing the log tails."""
     procs, logs = [], []
     try:
         for argv, env, log in commands:
@@ -79,7 +81,7 @@ def _run(commands: list[tuple[list[str], dict, Path]], cwd: Path) -> None:
                                               stderr=subprocess.STDOUT))
         deadline = time.monotonic() + TIMEOUT_S
         while any(p.poll() is None for p in procs):
-            if any(p.returncode not in (None, 0) for p in procs) or time.monotonic() > deadline:
+            if any(p.returncode not in (None, expect) for p in procs) or time.monotonic() > deadline:
                 break
             time.sleep(0.2)
     finally:
@@ -87,17 +89,18 @@ def _run(commands: list[tuple[list[str], dict, Path]], cwd: Path) -> None:
             if p.poll() is None:
                 p.kill()
                 p.wait()
-    failed = [(i, p.returncode) for i, p in enumerate(procs) if p.returncode != 0]
+    failed = [(i, p.returncode) for i, p in enumerate(procs) if p.returncode != expect]
     assert not failed, "\n".join(f"process {i} exited {rc}:\n{logs[i].read_text(errors='replace')[-3000:]}"
                                  for i, rc in failed)
 
 
-def _train_two_workers(argv: list[str], base: Path) -> list[Path]:
+def _train_two_workers(argv: list[str], base: Path, launch=("-m", "edgecnn.cli"), expect: int = 0,
+                       tag: str = "") -> list[Path]:
     hosts = [f"127.0.0.1:{p}" for p in _free_ports(2)]
     outs = [base / f"worker{i}" for i in range(2)]
-    _run([(["-m", "edgecnn.cli", *argv, "--strategy", "multiworker", "--out", str(out)],
-           _env({"cluster": {"worker": hosts}, "task": {"type": "worker", "index": i}}), base / f"worker{i}.log")
-          for i, out in enumerate(outs)], base)
+    _run([([*launch, *argv, "--strategy", "multiworker", "--out", str(out)],
+           _env({"cluster": {"worker": hosts}, "task": {"type": "worker", "index": i}}), base / f"worker{i}{tag}.log")
+          for i, out in enumerate(outs)], base, expect)
     return outs
 
 
@@ -166,3 +169,38 @@ def test_two_workers_train_what_one_process_trains(task, tmp_path):
     assert diff_none > MUST_DIFFER, f"--strategy none matched the workers ({name_none}: {diff_none})"
     print(f"{task}: two workers {workers_s:.1f} s; max |w| diff workers 0, vs mirrored {diff} ({name}), "
           f"vs none {diff_none} ({name_none})")
+
+
+# both workers stop right after the end of epoch 1 (the backup of that epoch saved), as a killed
+# cluster would; exit status 3
+CRASH_AFTER_EPOCH_1 = (
+    "import sys, keras\n"
+    "save = keras.callbacks.BackupAndRestore.on_epoch_end\n"
+    "def stop(self, epoch, logs=None):\n"
+    "    save(self, epoch, logs)\n"
+    "    if epoch == 0:\n"
+    "        sys.stdout.flush(); import os; os._exit(3)\n"
+    "keras.callbacks.BackupAndRestore.on_epoch_end = stop\n"
+    "from edgecnn.cli import main\n"
+    "sys.exit(main(sys.argv[1:]))")
+
+
+def test_two_workers_resume_together_after_an_interruption(tmp_path):
+    """docs/distributed.md, "Resuming": after an interruption, restarting every worker with the same
+    command resumes each from its own backup at the same epoch, and they finish as one cluster again
+    (same weights, bit for bit; one history over both runs). Before, resuming was tested in one
+    process only."""
+    argv = ["train", "ecg", "--data", "builtin:synthetic", "--epochs", "2", "--seed", "0", *TASK_ARGS["ecg"]]
+    outs = _train_two_workers(argv, tmp_path, launch=("-c", CRASH_AFTER_EPOCH_1), expect=3, tag="-stopped")
+    for out in outs:  # each stopped with a backup of epoch 1 and no model yet
+        assert (out / "backup").is_dir() and not (out / "model.keras").exists()
+        assert len((out / "history.csv").read_text().strip().splitlines()) == 1 + 1
+    outs = _train_two_workers(argv, tmp_path, tag="-resumed")
+    h0, h1 = (json.loads((out / "history.json").read_text()) for out in outs)
+    assert len(h0["loss"]) == 1 and h0 == h1  # this run trained epoch 2 only (a fresh start trains both)
+    for out in outs:
+        rows = (out / "history.csv").read_text().strip().splitlines()
+        assert len(rows) == 1 + 2 and rows[1].split(",")[0] == "0" and rows[2].split(",")[0] == "1", rows
+        assert not (out / "backup").exists()  # removed when the run finished
+    diff, name = _max_diff(_weights(outs[0], "ecg"), _weights(outs[1], "ecg"))
+    assert diff == 0.0, f"the resumed workers' weights differ: {name} by {diff}"
