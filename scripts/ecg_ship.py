@@ -16,32 +16,33 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections import Counter
+from collections import defaultdict
 from pathlib import Path
 
 from edgecnn.convert.tflite import embed_metadata
 from edgecnn.edge.core.fileio import atomic_write_bytes
 from edgecnn.edge.core.metadata import read_metadata
 from edgecnn.train.ecg.recipe import ATTRIBUTION
+from edgecnn.train.ecg.records import DS1
 
 KEEP = ("macro_f1", "accuracy", "per_class", "rpeak", "confusion", "signal_seconds", "realtime_factor")
 DATABASES = {"mitdb": "MIT-BIH Arrhythmia Database", "svdb": "MIT-BIH Supraventricular Arrhythmia Database"}
-DS1 = {"101", "106", "108", "109", "112", "114", "115", "116", "118", "119", "122", "124", "201", "203", "205",
-       "207", "208", "209", "215", "220", "223", "230"}
 
 
 def data_note(records: list[str]) -> str:
     """``provenance.data``: the training databases and record counts, from the records' ``DB/NAME``
     names (bare names: MIT-BIH, the one-database layout of scripts/real_ecg.sh)."""
-    per_db = Counter(r.split("/")[0] if "/" in r else "mitdb" for r in records)
+    per_db: dict[str, set[str]] = defaultdict(set)
+    for r in records:
+        db, _, name = r.rpartition("/")
+        per_db[db or "mitdb"].add(name)
     parts = []
-    for db, n in sorted(per_db.items()):
-        names = {r.split("/")[-1] for r in records if (r.split("/")[0] if "/" in r else "mitdb") == db}
+    for db, names in sorted(per_db.items()):
         what = DATABASES.get(db, db)
-        if db == "mitdb" and names == DS1:
-            parts.append(f"{what}, DS1 of de Chazal et al. 2004 ({n} records)")
+        if db == "mitdb" and names == set(DS1):
+            parts.append(f"{what}, DS1 of de Chazal et al. 2004 ({len(names)} records)")
         else:
-            parts.append(f"{what} ({n} records)")
+            parts.append(f"{what} ({len(names)} records)")
     return " + ".join(parts)
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from edgecnn.edge.core.metadata import read_metadata
+from edgecnn.train.ecg.records import DS1
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -23,7 +24,6 @@ def _script(name: str):
 
 S = _script("ecg_ship")
 P = _script("ecg_pool_folds")
-DS1 = sorted(S.DS1)
 
 
 def test_data_note_names_each_database_with_its_record_count():
