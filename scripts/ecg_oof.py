@@ -24,7 +24,6 @@ Also writes the pooled table per database (:func:`summary_rows`) beside the .npz
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import sys
 import time
@@ -32,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgecnn.edge.core.fileio import atomic_write_bytes, atomic_write_text
+from edgecnn.edge.core.fileio import atomic_write_npz, atomic_write_text
 from edgecnn.edge.ecg.evaluate import class_metrics, matched_beats, score_record
 from edgecnn.edge.ecg.io import AAMI_CLASSES, read_annotations, read_wfdb
 from edgecnn.edge.ecg.runtime import classify, model_params
@@ -180,9 +179,7 @@ def summary_rows(d: dict, kinds, label: str = "") -> list[str]:
 
 
 def save_npz(path: Path, arrays: dict) -> None:
-    buf = io.BytesIO()
-    np.savez_compressed(buf, **arrays)
-    atomic_write_bytes(path, buf.getvalue())
+    atomic_write_npz(path, arrays, compressed=True)
 
 
 def main(argv=None) -> int:

@@ -63,6 +63,8 @@ from pathlib import Path
 
 import numpy as np
 
+from edgecnn.edge.core.fileio import atomic_write_npz, atomic_write_text
+
 SETS = {"lfw": "faces/lfw", "att": "faces/att_orl"}
 IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".pgm", ".ppm", ".bmp")
 UPSAMPLES = (1, 0)  # dlib HOG: 80 px minimum window; upsampled once it finds faces from ~40 px
@@ -170,14 +172,14 @@ def extract_given(name: str, root: Path, out: Path, pred_file: Path, tag: str, w
         res = list(pool.imap(_work_given, jobs, chunksize=8))
     wall = time.perf_counter() - t_start
     n = len(jobs)
-    np.savez_compressed(out / f"{name}_{tag}.npz", root=str(root), paths=pred["paths"], people=pred["people"],
-                        image_hw=np.zeros((n, 2), np.int32), boxes=pred["boxes"].astype(np.float32),
-                        found=np.ones(n, bool), det_score=np.zeros(n, np.float32),
-                        landmarks=pred["landmarks"].astype(np.float32),
-                        descriptors=np.stack([r[0] for r in res]) if res else np.zeros((0, 128), np.float32),
-                        ms_detect=np.zeros(n, np.float32), ms_landmarks=np.zeros(n, np.float32),
-                        ms_descriptor=np.array([r[1] for r in res], np.float32), wall_s=np.float64(wall),
-                        workers=np.int32(workers))
+    atomic_write_npz(out / f"{name}_{tag}.npz", dict(
+        root=str(root), paths=pred["paths"], people=pred["people"], image_hw=np.zeros((n, 2), np.int32),
+        boxes=pred["boxes"].astype(np.float32), found=np.ones(n, bool), det_score=np.zeros(n, np.float32),
+        landmarks=pred["landmarks"].astype(np.float32),
+        descriptors=np.stack([r[0] for r in res]) if res else np.zeros((0, 128), np.float32),
+        ms_detect=np.zeros(n, np.float32), ms_landmarks=np.zeros(n, np.float32),
+        ms_descriptor=np.array([r[1] for r in res], np.float32), wall_s=np.float64(wall),
+        workers=np.int32(workers)), compressed=True)
     summary = {"images": n, "wall_s": round(wall, 1), "landmarks_from": str(pred_file)}
     print(f"[{name}/{tag}] done: {json.dumps(summary)}", file=sys.stderr, flush=True)
     return summary
@@ -232,14 +234,11 @@ def extract_set(name: str, root: Path, out: Path, workers: int, limit: int | Non
             boxes[i], landmarks[i], descriptors[i] = box, r[0], r[1]
             ms[i, 1:] = r[2], r[3]
     wall = time.perf_counter() - t_start
-    out.mkdir(parents=True, exist_ok=True)
-    tmp = out / f".{name}.tmp.npz"
-    np.savez_compressed(
-        tmp, root=str(root), paths=np.array([rel for rel, _ in items]), people=np.array([p for _, p in items]),
+    atomic_write_npz(out / f"{name}.npz", dict(
+        root=str(root), paths=np.array([rel for rel, _ in items]), people=np.array([p for _, p in items]),
         image_hw=hw, boxes=boxes, found=found, det_score=score, landmarks=landmarks, descriptors=descriptors,
         ms_detect=ms[:, 0], ms_landmarks=ms[:, 1], ms_descriptor=ms[:, 2], wall_s=np.float64(wall),
-        workers=np.int32(workers))
-    os.replace(tmp, out / f"{name}.npz")
+        workers=np.int32(workers)), compressed=True)
     summary = {"images": n, "people": len({p for _, p in items}), "found": int(found.sum()),
                "fallback": int((~found).sum()), "wall_s": round(wall, 1), "workers": workers,
                "wall_ms_per_image": round(wall / max(n, 1) * 1e3, 1),
@@ -272,7 +271,7 @@ def cmd_extract(args) -> int:
         else:
             report["sets"][name] = extract_set(name, data / SETS[name], out, args.workers, args.limit)
     suffix = f"_{args.tag}" if args.landmarks_from else ""
-    (out / f"extract{suffix}.json").write_text(json.dumps(report, indent=2) + "\n")
+    atomic_write_text(out / f"extract{suffix}.json", json.dumps(report, indent=2) + "\n")
     print(json.dumps(report, indent=2))
     return 0
 
@@ -347,7 +346,7 @@ def cmd_evaluate(args) -> int:
         if name == "lfw" and pairs.is_file() and not args.tag:  # (its different pairs rarely join two test people)
             rows["pairsDevTrain_all"] = evaluate_set(cache, root, None, 0, args.seed, str(pairs))
         result["sets"][name] = rows
-    (out / f"teacher_eval{suffix}.json").write_text(json.dumps(result, indent=2) + "\n")
+    atomic_write_text(out / f"teacher_eval{suffix}.json", json.dumps(result, indent=2) + "\n")
     lines = ["| set | people | pairs | pair accuracy (10-fold) | AUC | TAR@FAR 1e-2 | TAR@FAR 1e-3 | "
              "identification top-1 | pairs with a fallback box |", "|---|---|---|---|---|---|---|---|---|"]
     for name, rows in result["sets"].items():
@@ -357,7 +356,7 @@ def cmd_evaluate(args) -> int:
                          f"{100 * r['tar_at_far']['0.001']:.1f} % | {100 * r['identification']['top1']:.1f} % | "
                          f"{r['pairs_with_fallback_box']} |")
     table = "\n".join(lines)
-    (out / f"teacher_eval{suffix}.md").write_text(table + "\n")
+    atomic_write_text(out / f"teacher_eval{suffix}.md", table + "\n")
     print(table)
     return 0
 
@@ -431,8 +430,8 @@ def cmd_landmarks(args) -> int:
     for name in sorted(set(test_all.sets)):
         part = test_all.subset(test_all.sets == name)
         pts = np.stack([det.predict(im, b) for im, b in zip(part.images, part.finder_boxes, strict=True)])
-        np.savez(out / f"pred_{name}.npz", paths=part.paths, people=part.people, boxes=part.finder_boxes,
-                 landmarks=pts.astype(np.float32))
+        atomic_write_npz(out / f"pred_{name}.npz", dict(paths=part.paths, people=part.people, boxes=part.finder_boxes,
+                                                        landmarks=pts.astype(np.float32)))
     # timing: crop + int8 invoke for one face at a time, one thread
     sample = test_all.subset(np.arange(min(200, len(test_all))))
     imgs = [np.ascontiguousarray(im) for im in sample.images]
@@ -457,7 +456,7 @@ def cmd_landmarks(args) -> int:
         h = json.loads(hist.read_text())
         result["train_minutes"] = round(h["train_seconds"] / 60, 1)
         result["train_epochs"] = len(h.get("loss", []))
-    (out / "landmarks_eval.json").write_text(json.dumps(result, indent=2) + "\n")
+    atomic_write_text(out / "landmarks_eval.json", json.dumps(result, indent=2) + "\n")
     lines = ["| faces | box | model | faces | mean NME | median | P90 | > 0.1 |", "|---|---|---|---|---|---|---|---|"]
     for key, rows in result["errors"].items():
         label, box = key.split("/")
@@ -465,7 +464,7 @@ def cmd_landmarks(args) -> int:
             lines.append(f"| {label} | {box} | {name} | {r['faces']} | {100 * r['mean']:.2f} % | {100 * r['median']:.2f} % | "
                          f"{100 * r['p90']:.2f} % | {100 * r['over_0.1']:.1f} % |")
     table = "\n".join(lines)
-    (out / "landmarks_eval.md").write_text(table + "\n")
+    atomic_write_text(out / "landmarks_eval.md", table + "\n")
     print(table)
     print(json.dumps({k: result[k] for k in ("model", "timing_ms")}, indent=2))
     return 0

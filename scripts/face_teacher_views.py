@@ -39,6 +39,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import face_teacher as T  # noqa: E402  (the dlib workers)
 
+from edgecnn.edge.core.fileio import atomic_write_npz, atomic_write_text  # noqa: E402
 from edgecnn.edge.face import align as A  # noqa: E402
 
 ROOTS = {"lfw": "faces/lfw", "att": "faces/att_orl", "wider": "facedet/wider/images"}
@@ -119,10 +120,9 @@ def _clean(row):
 
 def save_views(out: Path, name: str, rows, pixels, descriptors, args) -> None:
     """``OUT/views_{name}.npz``, written atomically."""
-    tmp = out / f".views_{name}.tmp.npz"
-    np.savez(tmp, row=np.asarray(rows, np.int32), pixels=np.stack(pixels), descriptors=np.stack(descriptors),
-             size=np.int32(args.size), seed=np.int64(args.seed))
-    os.replace(tmp, out / f"views_{name}.npz")
+    atomic_write_npz(out / f"views_{name}.npz", dict(
+        row=np.asarray(rows, np.int32), pixels=np.stack(pixels), descriptors=np.stack(descriptors),
+        size=np.int32(args.size), seed=np.int64(args.seed)))
 
 
 def run_set(name: str, args) -> dict:
@@ -195,7 +195,8 @@ def main(argv=None) -> int:
     Path(args.out).mkdir(parents=True, exist_ok=True)
     summary = {"views_per_face": args.views, "size": args.size, "seed": args.seed, "versions": T.versions(),
                "sets": {name: run_set(name, args) for name in args.sets}}
-    (Path(args.out) / ("views.json" if not args.rerender else f"views_{args.size}.json")).write_text(json.dumps(summary, indent=2) + "\n")
+    atomic_write_text(Path(args.out) / ("views.json" if not args.rerender else f"views_{args.size}.json"),
+                      json.dumps(summary, indent=2) + "\n")
     print(json.dumps(summary), file=sys.stderr)
     return 0
 

@@ -34,6 +34,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import face_teacher as T  # noqa: E402  (the dlib workers)
 
+from edgecnn.edge.core.fileio import atomic_write_npz, atomic_write_text  # noqa: E402
 from edgecnn.edge.detect import boxes as B  # noqa: E402
 from edgecnn.edge.detect.wider import read_wider_gt  # noqa: E402
 
@@ -103,20 +104,17 @@ def main(argv=None) -> int:
         raise SystemExit("face_teacher_wider: dlib found none of the faces")
     n = len(rows)
     args_out = Path(args.out)
-    args_out.mkdir(parents=True, exist_ok=True)
-    tmp = args_out / ".wider.tmp.npz"
-    np.savez_compressed(
-        tmp, root=str(root / "images"), paths=np.array([r[0] for r in rows]),
+    atomic_write_npz(args_out / "wider.npz", dict(
+        root=str(root / "images"), paths=np.array([r[0] for r in rows]),
         people=np.array([f"{r[0]}#{r[2]}" for r in rows]), image_hw=np.array([r[1] for r in rows], np.int32),
         boxes=np.array([r[3] for r in rows], np.float32), found=np.ones(n, bool),
         det_score=np.array([r[4] for r in rows], np.float32), iou=np.array([r[5] for r in rows], np.float32),
         landmarks=np.array([r[6] for r in rows], np.float32), descriptors=np.array([r[7] for r in rows], np.float32),
-        wall_s=np.float64(wall), workers=np.int32(args.workers))
-    os.replace(tmp, args_out / "wider.npz")
+        wall_s=np.float64(wall), workers=np.int32(args.workers)), compressed=True)
     summary = {"photos": len(jobs), "faces_asked": asked, "faces_found": n, "min_size": args.min_size,
                "min_iou": args.min_iou, "wall_s": round(wall, 1), "workers": args.workers,
                "versions": T.versions()}
-    (args_out / "extract_wider.json").write_text(json.dumps(summary, indent=2) + "\n")
+    atomic_write_text(args_out / "extract_wider.json", json.dumps(summary, indent=2) + "\n")
     print(f"[wider] done: {json.dumps(summary)}", file=sys.stderr, flush=True)
     return 0
 

@@ -4,6 +4,7 @@
   ``os.replace``d over it. A symlinked target is followed: the real file is replaced and the link
   stays. Temporaries left by killed writers (their PID no longer runs) are removed by the next
   write into the same folder.
+* NumPy archives: ``atomic_write_npz`` (training caches, teacher targets), through the same path.
 * Folders (reports): built beside the target, then swapped in with one ``renameat2`` exchange
   where the kernel has it (Linux), else two renames; a folder is never a mix of two runs.
 * Errors name the file: ``OSError`` with ``filename`` set (``No space left on device``, read-only
@@ -118,6 +119,18 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
 
 def atomic_write_json(path: str | os.PathLike, obj: Any) -> Path:
     return atomic_write_text(path, json.dumps(obj, indent=2, allow_nan=False) + "\n")
+
+
+def atomic_write_npz(path: str | os.PathLike, arrays: dict[str, Any], *, compressed: bool = False) -> Path:
+    """``np.savez`` (or ``np.savez_compressed``) of ``arrays`` to ``path``, atomically. ``path`` is
+    taken as given: NumPy's habit of appending ``.npz`` to a name without it does not apply."""
+    import io
+
+    import numpy as np
+
+    buf = io.BytesIO()
+    (np.savez_compressed if compressed else np.savez)(buf, **arrays)
+    return atomic_write_bytes(path, buf.getvalue())
 
 
 def _pid_alive(pid: int) -> bool:

@@ -1,3 +1,4 @@
+import errno
 import json
 import os
 import re
@@ -43,6 +44,29 @@ class TestAtomicWrite:
         with pytest.raises(ValueError):
             fileio.atomic_write_json(tmp_path / "x.json", {"v": float("nan")})
         assert not (tmp_path / "x.json").exists()
+
+    @pytest.mark.parametrize("compressed", [False, True])
+    def test_npz_round_trip_at_the_name_given(self, tmp_path, compressed):
+        import numpy as np
+
+        arrays = {"a": np.arange(6, dtype=np.int16).reshape(2, 3), "name": np.array("x")}
+        target = tmp_path / "cache.bin"  # no .npz suffix: written where asked, not at cache.bin.npz
+        target.write_bytes(b"old")
+        assert fileio.atomic_write_npz(target, arrays, compressed=compressed) == target
+        with np.load(target) as z:
+            assert z["a"].dtype == np.int16 and z["a"].tolist() == [[0, 1, 2], [3, 4, 5]] and str(z["name"]) == "x"
+        assert sorted(q.name for q in tmp_path.iterdir()) == ["cache.bin"]
+
+    def test_npz_failure_midway_keeps_old_file(self, tmp_path, monkeypatch):
+        import numpy as np
+
+        target = tmp_path / "t.npz"
+        fileio.atomic_write_npz(target, {"v": np.zeros(3)})
+        monkeypatch.setattr(os, "replace", lambda *a: (_ for _ in ()).throw(OSError(errno.ENOSPC, "full")))
+        with pytest.raises(OSError, match="t.npz"):
+            fileio.atomic_write_npz(target, {"v": np.ones(3)})
+        with np.load(target) as z:
+            assert z["v"].tolist() == [0.0, 0.0, 0.0]
 
 
 def _dead_pid() -> int:

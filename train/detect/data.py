@@ -5,7 +5,6 @@ train/validation split, YOLO target assignment, and the batch generator for Kera
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,7 +12,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from edgecnn.edge.core.fileio import atomic_write_bytes
+from edgecnn.edge.core.fileio import atomic_write_bytes, atomic_write_npz
 from edgecnn.edge.core.image import load_image
 from edgecnn.edge.detect import boxes as B
 from edgecnn.edge.detect.annotations import AnnotationSet, read_annotations
@@ -77,9 +76,7 @@ def load_samples(ann: AnnotationSet, max_side: int, cache_dir: Path | None) -> S
             scales.append(s)
         scales = np.asarray(scales, np.float32)
         if cache is not None:
-            buf = io.BytesIO()
-            np.savez(buf, scales=scales, **{f"img{i}": im for i, im in enumerate(images)})
-            atomic_write_bytes(cache, buf.getvalue())
+            atomic_write_npz(cache, {"scales": scales, **{f"img{i}": im for i, im in enumerate(images)}})
     boxes = [r.xyxy * s for r, s in zip(ann.records, scales, strict=False)]
     return Samples(images, boxes, [r.class_ids for r in ann.records], [Path(r.path).name for r in ann.records],
                    ann.labels)

@@ -9,7 +9,6 @@ uint8 in an ``.npz``; augmentation works on those crops.
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import os
 from dataclasses import dataclass, replace
@@ -19,7 +18,7 @@ import cv2
 import numpy as np
 
 from edgecnn.edge.core.errors import InputDataError
-from edgecnn.edge.core.fileio import atomic_write_bytes
+from edgecnn.edge.core.fileio import atomic_write_npz
 from edgecnn.edge.face.data import Identities, PairList, balanced_pairs, list_identities, parse_pairs
 from edgecnn.edge.face.runtime import (
     FaceConfig,
@@ -118,11 +117,9 @@ def load_face_set(root, cfg: FaceConfig, cache_dir=None, min_images: int = 1) ->
         raise InputDataError(f"{root}: no face found in any image (finder {cfg.finder!r})")
     fs = _renumber(np.stack(pixels), np.array(labels, np.int32), ids.names, tuple(paths), int(fallback))
     if cache is not None:
-        buf = io.BytesIO()
         meta = json.dumps({"names": list(fs.names), "paths": list(fs.paths), "fallback": fs.fallback,
                            "config": cfg.to_params()}).encode()
-        np.savez(buf, pixels=fs.pixels, labels=fs.labels, meta=np.frombuffer(meta, np.uint8))
-        atomic_write_bytes(cache, buf.getvalue())
+        atomic_write_npz(cache, {"pixels": fs.pixels, "labels": fs.labels, "meta": np.frombuffer(meta, np.uint8)})
     return fs
 
 

@@ -46,7 +46,7 @@ import keras
 import numpy as np
 from keras import layers
 
-from edgecnn.edge.core.fileio import atomic_write_json, atomic_write_text
+from edgecnn.edge.core.fileio import atomic_write_json, atomic_write_npz, atomic_write_text
 from edgecnn.edge.core.metadata import make_metadata
 from edgecnn.edge.face import align
 from edgecnn.edge.face.landmarks import (
@@ -164,8 +164,7 @@ def finder_boxes(root: str, rel_paths, images_bgr, cache_file: Path | None = Non
     cfg = replace(cfg, center_scale=auto_center_scale([images_bgr[i] for i in sample], cfg))
     boxes = np.array([find_haar_or_center(img, cfg)[0] for img in images_bgr], np.float32)
     if cache_file is not None:
-        cache_file.parent.mkdir(parents=True, exist_ok=True)
-        np.savez(cache_file, key=key, boxes=boxes, center_scale=cfg.center_scale, root=root)
+        atomic_write_npz(cache_file, {"key": key, "boxes": boxes, "center_scale": cfg.center_scale, "root": root})
     return boxes
 
 
@@ -186,8 +185,7 @@ def learned_boxes(root: str, rel_paths, images_bgr, cache_file: Path | None = No
         if found:
             boxes[i] = scale_box(pick_face(found, img.shape, "center"), LEARNED_BOX_SCALE)
     if cache_file is not None:
-        cache_file.parent.mkdir(parents=True, exist_ok=True)
-        np.savez(cache_file, key=key, boxes=boxes, root=root)
+        atomic_write_npz(cache_file, {"key": key, "boxes": boxes, "root": root})
     return boxes
 
 
