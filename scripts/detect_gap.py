@@ -76,6 +76,8 @@ def pool_runs(data: str, runs, models_for) -> tuple[list, dict, tuple, list]:
     ``spans`` = ``(float model path, first, end)`` of each run's images in the pooled lists.
     """
     truths, preds, labels, spans = [], {}, None, []
+    if any(str(m).endswith(".keras") for run in runs for m in run[:2]):
+        import edgecnn.train.core.keras_model  # noqa: F401  (registers the .keras opener: a workstation script)
     for fm, qm, split in runs:
         models = models_for(open_model(fm, task="detect"), open_model(qm, task="detect"))
         dets = {k: Detector(m).with_config(conf=EVAL_CONF, max_det=300) for k, m in models.items()}
