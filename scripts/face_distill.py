@@ -160,6 +160,14 @@ def split(ds: dict, test_people: set[str], val_fraction: float, seed: int) -> di
     return {"train": np.flatnonzero(~test & ~val), "val": np.flatnonzero(val), "test": np.flatnonzero(test)}
 
 
+def subsample_people(people: np.ndarray, idx: np.ndarray, fraction: float, seed: int) -> np.ndarray:
+    """The crops of ``idx`` whose person is in a seeded ``fraction`` of the people ``idx`` holds
+    (a person's crops stay together: the curve is over identities, not images)."""
+    names = sorted(set(people[idx]))
+    keep = np.random.default_rng(seed + 1).permutation(len(names))[: max(1, round(fraction * len(names)))]
+    return idx[np.isin(people[idx], [names[i] for i in keep])]
+
+
 def jitter_crops(x: np.ndarray, rng: np.random.Generator, strength: float) -> np.ndarray:
     """Small random similarity transforms of aligned crops (rotation, scale, shift about the centre),
     reflected at the border: the alignment error a landmark network makes on the device."""
@@ -423,6 +431,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="folder with views_{set}.npz (face_teacher_views.py): teacher-described views added to training")
     p.add_argument("--init", default=None, help="start from this student model.keras (fine-tuning)")
     p.add_argument("--max-train", type=int, default=0, help="use at most this many training crops (0: all)")
+    p.add_argument("--people-fraction", type=float, default=1.0,
+                   help="train on a seeded share of the training people only (a learning curve over identities)")
     p.add_argument("--no-center", dest="center", action="store_false",
                    help="match the raw teacher vectors (default: centred on the training mean, re-normalised)")
     p.add_argument("--landmarks-from", default=None,
@@ -445,6 +455,10 @@ def main(argv=None) -> int:
     ds = load_aligned(teacher, Path(args.data), out, cfg.size, cfg.padding, tuple(args.sets))
     idx = split(ds, read_test_people(teacher / "test_people.txt"), cfg.val_fraction, cfg.seed)
     train_idx = idx["train"][: args.max_train] if args.max_train else idx["train"]
+    if not 0.0 < args.people_fraction <= 1.0:
+        raise SystemExit(f"--people-fraction must be in (0, 1], got {args.people_fraction}")
+    if args.people_fraction < 1.0:
+        train_idx = subsample_people(ds["people"], train_idx, args.people_fraction, cfg.seed)
     if args.eval_only:
         mean = np.load(out / "teacher_mean.npy") if (out / "teacher_mean.npy").is_file() else None
         res = evaluate(out, ds, idx, teacher_mean=mean, landmarks_from=args.landmarks_from)
@@ -483,7 +497,8 @@ def main(argv=None) -> int:
     convert_int8(model, meta, ds["pixels"][train_idx], cfg.size, out / "model_int8.tflite", cfg.seed)
     summary = {"train_seconds": round(train_s, 1), "threshold": tau, "history": hist,
                "model_int8_bytes": (out / "model_int8.tflite").stat().st_size,
-               "split": {k: int(len(v)) for k, v in idx.items()}, "train_images": len(train_idx)}
+               "split": {k: int(len(v)) for k, v in idx.items()}, "train_images": len(train_idx),
+               "train_people": len(set(ds["people"][train_idx])), "people_fraction": args.people_fraction}
     if args.eval and len(idx["test"]):
         summary["test"] = evaluate(out, ds, idx, teacher_mean=mean, landmarks_from=args.landmarks_from)
     atomic_write_json(out / "summary.json", summary)
