@@ -19,7 +19,8 @@ for k in ${FOLD_LIST:-$(seq 0 $((FOLDS - 1)))}; do
 done
 runs=$(for k in $(seq 0 $((FOLDS - 1))); do echo "$OUT/f$k/$SET"; done)
 # shellcheck disable=SC2086
-$PY scripts/detect_gap.py --runs $runs --data "$DATA/det/$SET" --json > "$OUT/${SET}_cv.json"
+$PY scripts/detect_gap.py --runs $runs --data "$DATA/det/$SET" --json > "$OUT/${SET}_cv.json.tmp"
+mv -f "$OUT/${SET}_cv.json.tmp" "$OUT/${SET}_cv.json"   # only a complete pooled report replaces the last one
 $PY - "$OUT/${SET}_cv.json" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1]))

@@ -19,6 +19,9 @@ PY=${PY:-.venv/bin/python}
 WEIGHTS="$DATA/weights/mobilenet_2_5_224_tf_no_top.weights.h5"
 OUT=${OUT:-runs/detect}
 mkdir -p "$OUT"
+# report FILE CMD...: CMD's stdout becomes FILE only when CMD succeeds (a failed step leaves no
+# empty or half-written report behind for the summary below, or a later run, to trip over)
+report() { local f=$1; shift; if "$@" > "$f.tmp"; then mv -f "$f.tmp" "$f"; else local rc=$?; rm -f "$f.tmp"; return $rc; fi; }
 for s in $SETS; do
   d="$OUT/$s"
   if [ -n "${QAT_ONLY:-}" ]; then
@@ -33,17 +36,17 @@ for s in $SETS; do
         --backbone mobilenet --alpha 0.25 --weights "$WEIGHTS" --val-every 10 --quiet --qat-epochs "$QAT_EPOCHS" ${TRAIN_ARGS:-}
   fi
   echo "== $s: convert" >&2
-  $PY -m edgecnn.cli convert "$d/model.keras" --task detect --calib "$DATA/det/$s" --out "$d/model_int8.tflite" --json \
-      > "$d/convert.json"
+  report "$d/convert.json" \
+      $PY -m edgecnn.cli convert "$d/model.keras" --task detect --calib "$DATA/det/$s" --out "$d/model_int8.tflite" --json
   for m in model.keras model_int8.tflite; do
     echo "== $s: eval $m (validation split; then all images, for the float-vs-int8 gap on more boxes)" >&2
-    $PY -m edgecnn.cli eval "$d/$m" --data "$DATA/det/$s" --split "$d/split.json" --json \
-        --report "$d/report_${m%%.*}" > "$d/eval_${m%%.*}.json"
-    $PY -m edgecnn.cli eval "$d/$m" --data "$DATA/det/$s" --json > "$d/evalall_${m%%.*}.json"
+    report "$d/eval_${m%%.*}.json" \
+        $PY -m edgecnn.cli eval "$d/$m" --data "$DATA/det/$s" --split "$d/split.json" --json --report "$d/report_${m%%.*}"
+    report "$d/evalall_${m%%.*}.json" $PY -m edgecnn.cli eval "$d/$m" --data "$DATA/det/$s" --json
   done
   echo "== $s: int8 - float on the validation split, paired bootstrap" >&2
-  $PY scripts/detect_gap.py "$d/model.keras" "$d/model_int8.tflite" --data "$DATA/det/$s" --split "$d/split.json" \
-      --json > "$d/gap.json"
+  report "$d/gap.json" \
+      $PY scripts/detect_gap.py "$d/model.keras" "$d/model_int8.tflite" --data "$DATA/det/$s" --split "$d/split.json" --json
 done
 $PY - "$OUT" <<'PY'
 import json, sys, os
@@ -60,7 +63,9 @@ for s in sets:
                  "float_map50_95": f["map50_95"], "int8_map50_95": q["map50_95"], "int8_bytes": size,
                  "all_images": fa["images"], "all_float_map50": fa["map50"], "all_int8_map50": qa["map50"],
                  "all_float_map50_95": fa["map50_95"], "all_int8_map50_95": qa["map50_95"]})
-json.dump(rows, open(f"{out}/summary.json", "w"), indent=1)
+with open(f"{out}/summary.json.tmp", "w") as fh:
+    json.dump(rows, fh, indent=1)
+os.replace(f"{out}/summary.json.tmp", f"{out}/summary.json")
 for r in rows:
     print(f"{r['set']:10s} val={r['val_images']:3d}  mAP50 float {r['float_map50']:.3f} int8 {r['int8_map50']:.3f}  "
           f"mAP50-95 float {r['float_map50_95']:.3f} int8 {r['int8_map50_95']:.3f}  int8 {r['int8_bytes']/1024:.0f} KiB  "
