@@ -178,10 +178,6 @@ def summary_rows(d: dict, kinds, label: str = "") -> list[str]:
     return rows
 
 
-def save_npz(path: Path, arrays: dict) -> None:
-    atomic_write_npz(path, arrays, compressed=True)
-
-
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("runs", type=Path, help="the CV folder (fold0, fold1, ...)")
@@ -198,7 +194,7 @@ def main(argv=None) -> int:
     arrays = {k: np.concatenate([f[k] for f in per]) for k in per[0]}
     arrays["labels"] = np.asarray(AAMI_CLASSES)
     out = args.out or args.runs / "oof.npz"
-    save_npz(out, arrays)
+    atomic_write_npz(out, arrays, compressed=True)
     table = "\n".join([HEADER, *summary_rows(arrays, args.kinds)])
     atomic_write_text(out.with_suffix(".md"), f"# {args.runs}: out-of-fold, quality off\n\n{table}\n")
     print(table)
